@@ -7,7 +7,7 @@ const config: Config = {
   setupFiles: ['<rootDir>/test/setup/polyfills.ts'],
   testTimeout: 60_000,
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true }],
+    '^.+\\.ts$': 'ts-jest',
   },
 };
 

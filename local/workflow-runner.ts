@@ -1,0 +1,367 @@
+import { StateMachine, type EventLog } from 'aws-local-stepfunctions';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Runs the real ASL file with aws-local-stepfunctions. Lambda Tasks call the real handler modules
+ * in-process; every SDK integration (`arn:aws:states:::sqs:sendMessage`,
+ * `arn:aws:states:::aws-sdk:<service>:<action>`, ...) is carried out by the real AWS SDK v3 client
+ * against the local endpoints, mapped from the resource ARN and the Parameters, never one
+ * hand-written function per state.
+ */
+
+export const DEFINITION_PATH = join(__dirname, '..', 'state-machines', 'notification-fanout.asl.json');
+
+// The definition is plain JSON; only the shapes walked here are typed.
+interface StateDef {
+  Type: string;
+  Resource?: string;
+  Retry?: unknown[];
+  ItemProcessor?: { States: Record<string, StateDef> };
+  Iterator?: { States: Record<string, StateDef> };
+  Branches?: { States: Record<string, StateDef> }[];
+}
+export interface Definition {
+  StartAt: string;
+  States: Record<string, StateDef>;
+}
+
+export class UnresolvedPlaceholderError extends Error {
+  constructor(names: string[]) {
+    super(`no substitution for placeholder(s): ${names.join(', ')}`);
+    this.name = 'UnresolvedPlaceholderError';
+  }
+}
+
+/** Fills `${Name}` placeholders as CDK's definitionSubstitutions do, refusing to leave any unfilled. */
+export const loadDefinition = (substitutions: Record<string, string>, path = DEFINITION_PATH): Definition => {
+  const raw = readFileSync(path, 'utf8');
+  const missing = new Set<string>();
+  const filled = raw.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => {
+    if (!(name in substitutions)) {
+      missing.add(name);
+      return '';
+    }
+    // The value lands inside a JSON string literal.
+    return JSON.stringify(substitutions[name]).slice(1, -1);
+  });
+  if (missing.size > 0) throw new UnresolvedPlaceholderError([...missing]);
+  return JSON.parse(filled) as Definition;
+};
+
+/** Every Task state of the definition, including those inside Map and Parallel states. */
+export const taskStates = (states: Record<string, StateDef>): { name: string; resource: string }[] =>
+  Object.entries(states).flatMap(([name, s]) => {
+    const nested = [
+      ...(s.ItemProcessor ? taskStates(s.ItemProcessor.States) : []),
+      ...(s.Iterator ? taskStates(s.Iterator.States) : []),
+      ...(s.Branches ?? []).flatMap((b) => taskStates(b.States)),
+    ];
+    return s.Type === 'Task' && s.Resource ? [{ name, resource: s.Resource }, ...nested] : nested;
+  });
+
+export const retryingStates = (states: Record<string, StateDef>): string[] =>
+  Object.entries(states).flatMap(([name, s]) => [
+    ...(s.Retry ? [name] : []),
+    ...(s.ItemProcessor ? retryingStates(s.ItemProcessor.States) : []),
+  ]);
+
+export type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** How one AWS service is reached from a Task: its SDK package and the prefixes of its error names. */
+interface ServiceBinding {
+  module: () => Record<string, unknown>;
+  client: string;
+  /** Error prefix of `aws-sdk:` integrations, e.g. `Sqs` → `Sqs.QueueDoesNotExistException`. */
+  sdkErrorPrefix: string;
+  /** Error prefix of optimized integrations, e.g. `SQS`. */
+  optimizedErrorPrefix: string;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+const SERVICES: Record<string, ServiceBinding> = {
+  sqs: { module: () => require('@aws-sdk/client-sqs'), client: 'SQSClient', sdkErrorPrefix: 'Sqs', optimizedErrorPrefix: 'SQS' },
+  sns: { module: () => require('@aws-sdk/client-sns'), client: 'SNSClient', sdkErrorPrefix: 'Sns', optimizedErrorPrefix: 'SNS' },
+  iotdataplane: {
+    module: () => require('@aws-sdk/client-iot-data-plane'),
+    client: 'IoTDataPlaneClient',
+    sdkErrorPrefix: 'IotDataPlane',
+    optimizedErrorPrefix: 'IotDataPlane',
+  },
+  dynamodb: {
+    module: () => require('@aws-sdk/client-dynamodb'),
+    client: 'DynamoDBClient',
+    sdkErrorPrefix: 'DynamoDb',
+    optimizedErrorPrefix: 'DynamoDB',
+  },
+};
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+type SdkClient = { send(command: unknown): Promise<Record<string, unknown>>; destroy(): void };
+type CommandCtor = new (input: unknown) => unknown;
+
+const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/**
+ * Step Functions takes Parameters in PascalCase whatever the service's own member names are
+ * (IoT's Publish members are `topic`, `qos`, `payload`); the SDK's operation schema says which.
+ */
+const toSdkInput = (mod: Record<string, unknown>, operation: string, params: Record<string, unknown>) => {
+  const schema = mod[`${operation}Request$`] as unknown[] | undefined;
+  const members = Array.isArray(schema) && Array.isArray(schema[4]) ? (schema[4] as string[]) : undefined;
+  if (!members) return params;
+  const byLower = new Map(members.map((m) => [m.toLowerCase(), m]));
+  return Object.fromEntries(Object.entries(params).map(([k, v]) => [byLower.get(k.toLowerCase()) ?? k, v]));
+};
+
+const stripMetadata = (out: Record<string, unknown>) => {
+  const copy = { ...out };
+  delete copy.$metadata;
+  return copy;
+};
+
+export class TaskError extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+export interface StateEvent {
+  type: string;
+  state?: string;
+  at: number;
+  input?: unknown;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  attempt?: number;
+  iteration?: number;
+}
+
+export interface ExecutionRecord {
+  executionArn: string;
+  name: string;
+  input: unknown;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  startedAt: number;
+  endedAt?: number;
+  durationMs?: number;
+  output?: unknown;
+  error?: { Error: string; Cause: string };
+  /** State names in the order they were first entered. */
+  path: string[];
+  events: StateEvent[];
+  replayOf?: string;
+}
+
+export interface WorkflowRunnerOptions {
+  substitutions: Record<string, string>;
+  /** Function ARN (as substituted into the definition) → handler. */
+  lambdas: Record<string, LambdaHandler>;
+  /** Service name as in the resource ARN (`sqs`, `sns`, `iotdataplane`) → endpoint URL. */
+  endpoints: Record<string, string>;
+  region?: string;
+  accountId?: string;
+  stateMachineName?: string;
+  /** Retry pauses in milliseconds for every retrying state; the ASL's own backoff when unset. */
+  retryIntervalMs?: number;
+  /** How many finished executions to keep. @default 500 */
+  keep?: number;
+  definitionPath?: string;
+}
+
+export class WorkflowRunner {
+  readonly definition: Definition;
+  private readonly machine: StateMachine;
+  private readonly clients = new Map<string, SdkClient>();
+  private readonly records: ExecutionRecord[] = [];
+  private readonly listeners: ((r: ExecutionRecord) => void)[] = [];
+  private readonly region: string;
+  private readonly accountId: string;
+  private readonly name: string;
+
+  constructor(private readonly options: WorkflowRunnerOptions) {
+    this.definition = loadDefinition(options.substitutions, options.definitionPath);
+    this.machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    this.region = options.region ?? 'us-east-1';
+    this.accountId = options.accountId ?? '000000000000';
+    this.name = options.stateMachineName ?? 'convo-notify-fanout';
+    for (const task of taskStates(this.definition.States)) this.bindingFor(task.name, task.resource);
+  }
+
+  onExecution(listener: (r: ExecutionRecord) => void): void {
+    this.listeners.push(listener);
+  }
+
+  executions(): ExecutionRecord[] {
+    return [...this.records];
+  }
+
+  execution(name: string): ExecutionRecord | undefined {
+    return this.records.find((r) => r.name === name);
+  }
+
+  destroy(): void {
+    for (const c of this.clients.values()) c.destroy();
+  }
+
+  private client(service: string): SdkClient {
+    const existing = this.clients.get(service);
+    if (existing) return existing;
+    const binding = SERVICES[service];
+    const endpoint = this.options.endpoints[service];
+    if (!binding || !endpoint) throw new Error(`no local endpoint configured for service "${service}"`);
+    const Ctor = binding.module()[binding.client] as new (config: unknown) => SdkClient;
+    const client = new Ctor({
+      endpoint,
+      region: this.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 1,
+    });
+    this.clients.set(service, client);
+    return client;
+  }
+
+  /** Validates at start-up that every Task of the definition can be carried out locally. */
+  private bindingFor(stateName: string, resource: string): (input: unknown) => Promise<unknown> {
+    if (resource === 'arn:aws:states:::lambda:invoke') {
+      return (input) => this.invokeLambda(stateName, input as { FunctionName: string; Payload: unknown });
+    }
+    const match = /^arn:aws:states:::(aws-sdk:)?([a-z0-9]+):([A-Za-z0-9]+)$/.exec(resource);
+    if (!match || !SERVICES[match[2]]) {
+      throw new Error(`Task ${stateName}: resource ${resource} has no local binding`);
+    }
+    const [, sdkPrefix, service, action] = match;
+    return (input) => this.callService(service, action, !!sdkPrefix, input as Record<string, unknown>);
+  }
+
+  private async invokeLambda(stateName: string, input: { FunctionName: string; Payload: unknown }) {
+    const handler = this.options.lambdas[input.FunctionName];
+    if (!handler) throw new TaskError('Lambda.ResourceNotFoundException', `Task ${stateName}: no local function ${input.FunctionName}`);
+    const event = JSON.parse(JSON.stringify(input.Payload ?? {}));
+    const context = {
+      functionName: input.FunctionName.split(':').pop(),
+      invokedFunctionArn: input.FunctionName,
+      awsRequestId: randomUUID(),
+      getRemainingTimeInMillis: () => 30_000,
+    };
+    try {
+      const result = await handler(event, context);
+      return { ExecutedVersion: '$LATEST', Payload: JSON.parse(JSON.stringify(result ?? null)), StatusCode: 200 };
+    } catch (err) {
+      const e = err as Error;
+      // Step Functions reports a function error as the error's name with a JSON Cause.
+      throw new TaskError(
+        e.name || 'Error',
+        JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }),
+      );
+    }
+  }
+
+  private async callService(service: string, action: string, viaSdk: boolean, params: Record<string, unknown>) {
+    const binding = SERVICES[service];
+    const mod = binding.module();
+    const operation = pascal(action);
+    const Command = mod[`${operation}Command`] as CommandCtor | undefined;
+    if (!Command) throw new TaskError('States.Runtime', `${service} has no action ${action}`);
+    const input = toSdkInput(mod, operation, { ...params });
+    if (!viaSdk) {
+      // Optimized integrations serialise JSON bodies themselves.
+      for (const key of ['MessageBody', 'Message']) {
+        if (input[key] !== undefined && typeof input[key] !== 'string') input[key] = JSON.stringify(input[key]);
+      }
+    }
+    try {
+      return stripMetadata(await this.client(service).send(new Command(input)));
+    } catch (err) {
+      const e = err as Error;
+      const base = e.name.endsWith('Exception') ? e.name : `${e.name}Exception`;
+      const prefix = viaSdk ? binding.sdkErrorPrefix : binding.optimizedErrorPrefix;
+      throw new TaskError(`${prefix}.${base}`, e.message);
+    }
+  }
+
+  /** Runs one execution to its end; a failed execution is recorded, not thrown. */
+  async run(input: unknown, options: { replayOf?: string } = {}): Promise<ExecutionRecord> {
+    const name = randomUUID();
+    const executionArn = `arn:aws:states:${this.region}:${this.accountId}:express:${this.name}:${name}:${randomUUID()}`;
+    const record: ExecutionRecord = {
+      executionArn,
+      name,
+      input,
+      status: 'RUNNING',
+      startedAt: Date.now(),
+      path: [],
+      events: [],
+      replayOf: options.replayOf,
+    };
+    this.records.unshift(record);
+    this.records.splice(this.options.keep ?? 500);
+
+    const taskResourceLocalHandlers = Object.fromEntries(
+      taskStates(this.definition.States).map((t) => [t.name, this.bindingFor(t.name, t.resource)]),
+    );
+    const retryIntervalOverrides =
+      this.options.retryIntervalMs === undefined
+        ? undefined
+        : Object.fromEntries(retryingStates(this.definition.States).map((s) => [s, this.options.retryIntervalMs!]));
+    const execution = this.machine.run(input as never, {
+      overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never, retryIntervalOverrides },
+      context: {
+        Execution: { Id: executionArn, Name: name, Input: input, StartTime: new Date(record.startedAt).toISOString() },
+        StateMachine: { Id: `arn:aws:states:${this.region}:${this.accountId}:stateMachine:${this.name}`, Name: this.name },
+      },
+    });
+    const seen = new Set<string>();
+    const logging = (async () => {
+      for await (const event of execution.eventLogs) this.recordEvent(record, seen, event);
+    })();
+    try {
+      record.output = await execution.result;
+      record.status = 'SUCCEEDED';
+    } catch (err) {
+      const e = err as Error & { cause?: Error };
+      const root = e.cause instanceof Error ? e.cause : e;
+      record.status = 'FAILED';
+      record.error = { Error: root.name, Cause: root.message };
+    }
+    await logging.catch(() => undefined);
+    record.endedAt = Date.now();
+    record.durationMs = record.endedAt - record.startedAt;
+    for (const l of this.listeners) l(record);
+    return record;
+  }
+
+  async replay(name: string): Promise<ExecutionRecord> {
+    const original = this.execution(name);
+    if (!original) throw new Error(`no execution named ${name}`);
+    return this.run(original.input, { replayOf: name });
+  }
+
+  private recordEvent(record: ExecutionRecord, seen: Set<string>, event: EventLog): void {
+    const e = event as EventLog & {
+      state?: { name: string; input?: unknown; output?: unknown };
+      Error?: string;
+      Cause?: string;
+      retry?: { attempt: number };
+      index?: number;
+    };
+    const stateName = e.state?.name;
+    if (e.type === 'StateEntered' && stateName && !seen.has(stateName)) {
+      seen.add(stateName);
+      record.path.push(stateName);
+    }
+    record.events.push({
+      type: e.type,
+      state: stateName,
+      at: e.timestamp,
+      ...(e.state?.input !== undefined && e.type === 'StateEntered' ? { input: e.state.input } : {}),
+      ...(e.state?.output !== undefined ? { output: e.state.output } : {}),
+      ...(e.Error !== undefined ? { error: e.Error, cause: typeof e.Cause === 'string' ? e.Cause : JSON.stringify(e.Cause) } : {}),
+      ...(e.retry ? { attempt: e.retry.attempt } : {}),
+      ...(typeof e.index === 'number' ? { iteration: e.index } : {}),
+    });
+  }
+}

@@ -1,4 +1,4 @@
-import { StateMachine, type EventLog } from 'aws-local-stepfunctions';
+import { StateMachine } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,6 +66,8 @@ export const retryingStates = (states: Record<string, StateDef>): string[] =>
     ...(s.Retry ? [name] : []),
     ...(s.ItemProcessor ? retryingStates(s.ItemProcessor.States) : []),
   ]);
+
+type EventLog = { type: string; timestamp: number };
 
 export type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -310,13 +312,13 @@ export class WorkflowRunner {
     const execution = this.machine.run(input as never, {
       overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never, retryIntervalOverrides },
       context: {
-        Execution: { Id: executionArn, Name: name, Input: input, StartTime: new Date(record.startedAt).toISOString() },
+        Execution: { Id: executionArn, Name: name, Input: input as never, StartTime: new Date(record.startedAt).toISOString() },
         StateMachine: { Id: `arn:aws:states:${this.region}:${this.accountId}:stateMachine:${this.name}`, Name: this.name },
       },
     });
     const seen = new Set<string>();
     const logging = (async () => {
-      for await (const event of execution.eventLogs) this.recordEvent(record, seen, event);
+      for await (const event of execution.eventLogs) this.recordEvent(record, seen, event as EventLog);
     })();
     try {
       record.output = await execution.result;

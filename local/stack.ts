@@ -1,0 +1,289 @@
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { PGlite } from '@electric-sql/pglite';
+import { passesPipeFilter } from '../infra/pipe-filter';
+import { startBroker, type LocalBroker } from './broker';
+import { LocalDataApi } from './data-api/server';
+import { LocalDynamoDb } from './dynamodb';
+import { attachIotLifecycleEvents, type LifecycleAdapter } from './iot-lifecycle';
+import { LocalIotData } from './iot-data';
+import { listen, type Listening } from './listen';
+import { LocalPipe } from './pipe';
+import { DEMO_DATA, seedRecipients, type SeedData } from './seed';
+import { LocalSns } from './sns';
+import { LocalSqs } from './sqs';
+import { WorkflowRunner, type LambdaHandler } from './workflow-runner';
+
+/**
+ * The whole flow of DESIGN §1 on embedded engines: CONVO_HISTORY writes → stream records → the
+ * Pipe's own filter → the real ASL with the real task handlers → SNS, IoT push over MQTT, SQS
+ * inboxes. The handlers and SDK clients are the production ones; only endpoints differ
+ * (`AWS_ENDPOINT_URL_<SERVICE>`). Handlers read their environment once when first loaded, so one
+ * process hosts one local stack.
+ */
+
+export interface LocalPorts {
+  sqs?: number;
+  sns?: number;
+  iotData?: number;
+  dynamodb?: number;
+  dataApi?: number;
+  mqtt?: number;
+  mqttWs?: number;
+}
+
+export interface LocalStackOptions {
+  /** 0 (the default for each) picks a free port. */
+  ports?: LocalPorts;
+  seed?: SeedData;
+  /** @default 'convo-notify-local' */
+  prefix?: string;
+  /** Devices per ResolveRecipients page. @default 100 */
+  pageSize?: number;
+  /** @default 10 */
+  pipeBatchSize?: number;
+  /** @default 20 */
+  pipeBatchingWindowMs?: number;
+  /** Pause of every state-machine retry, in milliseconds; the ASL's own backoff when unset. */
+  retryIntervalMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface LocalStack {
+  endpoints: { sqs: string; sns: string; iotData: string; dynamodb: string; dataApi: string; mqtt: string; mqttWs: string };
+  config: {
+    region: string;
+    tenantId: string;
+    convoHistoryTable: string;
+    presenceTable: string;
+    inboxQueueNamePrefix: string;
+    quarantineQueueUrl: string;
+    unroutedQueueUrl: string;
+    pipeDlqUrl: string;
+    topicArns: { direct: string; team: string; sender: string };
+  };
+  seed: SeedData;
+  sqs: LocalSqs;
+  sns: LocalSns;
+  iotData: LocalIotData;
+  broker: LocalBroker;
+  dynamodb: LocalDynamoDb;
+  dataApi: LocalDataApi;
+  pipe: LocalPipe;
+  runner: WorkflowRunner;
+  lifecycle: LifecycleAdapter;
+  /** Writes a CONVO_HISTORY item through the local DynamoDB endpoint, as the chat product does. */
+  putMessage(item: Record<string, unknown>): Promise<void>;
+  /** Resolves when every stream record and presence event so far has been fully processed. */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const REGION = 'us-east-1';
+const ACCOUNT = '000000000000';
+export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
+  const log = options.log ?? (() => undefined);
+  const ports = options.ports ?? {};
+  const prefix = options.prefix ?? 'convo-notify-local';
+  const seed = options.seed ?? DEMO_DATA;
+  const started: { close(): Promise<void> }[] = [];
+  const stopAll = async () => {
+    for (const s of started.reverse()) await s.close().catch(() => undefined);
+  };
+
+  try {
+    log('starting PostgreSQL (PGlite) with sql/schema.sql and seed data');
+    const db = await PGlite.create();
+    started.push({ close: () => db.close() });
+    await seedRecipients(db, seed);
+    const dataApi = new LocalDataApi(db);
+    const dataApiEndpoint = await listen(dataApi.handle, ports.dataApi, 'the Data API endpoint');
+    started.push(dataApiEndpoint);
+
+    log('starting DynamoDB (dynalite) with a CONVO_HISTORY stream');
+    const dynamodb = new LocalDynamoDb({ region: REGION, accountId: ACCOUNT });
+    await dynamodb.start();
+    started.push({ close: () => dynamodb.stop() });
+    const dynamoEndpoint = await listen(dynamodb.handle, ports.dynamodb, 'the DynamoDB endpoint');
+    started.push(dynamoEndpoint);
+    const ddb = new DynamoDBClient({ endpoint: dynamoEndpoint.url, region: REGION, credentials: LOCAL_CREDENTIALS });
+    started.push({ close: async () => ddb.destroy() });
+    const convoHistoryTable = `${prefix}-CONVO_HISTORY`;
+    const presenceTable = `${prefix}-PRESENCE`;
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: convoHistoryTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'conversationId', AttributeType: 'S' },
+          { AttributeName: 'messageId', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'conversationId', KeyType: 'HASH' },
+          { AttributeName: 'messageId', KeyType: 'RANGE' },
+        ],
+      }),
+    );
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: presenceTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+      }),
+    );
+    dynamodb.enableStream(convoHistoryTable);
+
+    log('starting SQS and SNS');
+    let sqsBase = '';
+    const sqs = new LocalSqs({ baseUrl: () => sqsBase, accountId: ACCOUNT });
+    started.push({ close: async () => sqs.close() });
+    const sqsEndpoint = await listen(sqs.handle, ports.sqs, 'the SQS endpoint');
+    started.push(sqsEndpoint);
+    sqsBase = sqsEndpoint.url;
+    const quarantineQueueUrl = sqs.createQueue({ QueueName: `${prefix}-quarantine` }).QueueUrl;
+    const unroutedQueueUrl = sqs.createQueue({ QueueName: `${prefix}-unrouted` }).QueueUrl;
+    const pipeDlqUrl = sqs.createQueue({ QueueName: `${prefix}-pipe-dlq` }).QueueUrl;
+    const sns = new LocalSns();
+    const snsEndpoint = await listen(sns.handle, ports.sns, 'the SNS endpoint');
+    started.push(snsEndpoint);
+
+    log('starting the MQTT broker (TCP and WebSocket) and the IoT data endpoint');
+    const broker = await startBroker({ tcpPort: ports.mqtt, wsPort: ports.mqttWs });
+    started.push(broker);
+    const iotData = new LocalIotData(broker.publish);
+    const iotEndpoint = await listen(iotData.handle, ports.iotData, 'the IoT data endpoint');
+    started.push(iotEndpoint);
+
+    // The production handlers create their SDK clients and read their environment at load time.
+    const inboxQueueNamePrefix = `${prefix}-inbox-`;
+    Object.assign(process.env, {
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_RDS_DATA: dataApiEndpoint.url,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint.url,
+      DB_CLUSTER_ARN: `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:${prefix}-recipients`,
+      DB_SECRET_ARN: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${prefix}-recipients`,
+      DB_NAME: 'convo_notify',
+      PAGE_SIZE: String(options.pageSize ?? 100),
+      INBOX_QUEUE_NAME_PREFIX: inboxQueueNamePrefix,
+      PRESENCE_TABLE_NAME: presenceTable,
+    });
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const handlers = {
+      normalize: (require('../tasks/normalize-record/handler') as { handler: LambdaHandler }).handler,
+      resolve: (require('../tasks/resolve-recipients/handler') as { handler: LambdaHandler }).handler,
+      presence: (require('../tasks/check-presence/handler') as { handler: LambdaHandler }).handler,
+      recordPresence: (require('../tasks/record-presence/handler') as { handler: LambdaHandler }).handler,
+    };
+    /* eslint-enable @typescript-eslint/no-require-imports */
+
+    const lifecycle = attachIotLifecycleEvents(broker.aedes, (event) => handlers.recordPresence(event, {}), {
+      onError: (error, event) => log(`record-presence failed for ${event.clientId}: ${(error as Error).message}`),
+    });
+    started.push({ close: async () => lifecycle.detach() });
+
+    const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${prefix}-${name}`;
+    const topicArns = {
+      direct: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-direct`,
+      team: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-team`,
+      sender: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-sender`,
+    };
+    const runner = new WorkflowRunner({
+      substitutions: {
+        NormalizeRecordFunctionArn: fn('normalize-record'),
+        ResolveRecipientsFunctionArn: fn('resolve-recipients'),
+        CheckPresenceFunctionArn: fn('check-presence'),
+        DirectTopicArn: topicArns.direct,
+        TeamTopicArn: topicArns.team,
+        SenderTopicArn: topicArns.sender,
+        QuarantineQueueUrl: quarantineQueueUrl,
+        UnroutedQueueUrl: unroutedQueueUrl,
+        InboxQueueUrlPrefix: sqs.queueUrl(inboxQueueNamePrefix),
+        InboxQueueNamePrefix: inboxQueueNamePrefix,
+        InboxRetentionSeconds: '345600',
+      },
+      lambdas: {
+        [fn('normalize-record')]: handlers.normalize,
+        [fn('resolve-recipients')]: handlers.resolve,
+        [fn('check-presence')]: handlers.presence,
+      },
+      endpoints: { sqs: sqsEndpoint.url, sns: snsEndpoint.url, iotdataplane: iotEndpoint.url },
+      region: REGION,
+      accountId: ACCOUNT,
+      stateMachineName: `${prefix}-fanout`,
+      retryIntervalMs: options.retryIntervalMs,
+    });
+    started.push({ close: async () => runner.destroy() });
+
+    const sqsClient = new SQSClient({ endpoint: sqsEndpoint.url, region: REGION, credentials: LOCAL_CREDENTIALS });
+    started.push({ close: async () => sqsClient.destroy() });
+    const pipe = new LocalPipe({
+      filter: passesPipeFilter,
+      batchSize: options.pipeBatchSize ?? 10,
+      maximumBatchingWindowMs: options.pipeBatchingWindowMs ?? 20,
+      maximumRetryAttempts: 3,
+      bisectOnError: true,
+      target: async (batch) => {
+        const execution = await runner.run(batch);
+        if (execution.status === 'FAILED') {
+          throw Object.assign(new Error(`${execution.error?.Error}: ${execution.error?.Cause}`), { name: 'ExecutionFailed' });
+        }
+      },
+      deadLetter: async (failure) => {
+        log(`pipe: batch ${failure.DDBStreamBatchInfo.startSequenceNumber}..${failure.DDBStreamBatchInfo.endSequenceNumber} kept in the DLQ`);
+        await sqsClient.send(new SendMessageCommand({ QueueUrl: pipeDlqUrl, MessageBody: JSON.stringify(failure) }));
+      },
+    });
+    dynamodb.onStreamRecord((record) => pipe.push(record));
+
+    const stack: LocalStack = {
+      endpoints: {
+        sqs: sqsEndpoint.url,
+        sns: snsEndpoint.url,
+        iotData: iotEndpoint.url,
+        dynamodb: dynamoEndpoint.url,
+        dataApi: dataApiEndpoint.url,
+        mqtt: broker.tcpUrl,
+        mqttWs: broker.wsUrl,
+      },
+      config: {
+        region: REGION,
+        tenantId: seed.tenantId,
+        convoHistoryTable,
+        presenceTable,
+        inboxQueueNamePrefix,
+        quarantineQueueUrl,
+        unroutedQueueUrl,
+        pipeDlqUrl,
+        topicArns,
+      },
+      seed,
+      sqs,
+      sns,
+      iotData,
+      broker,
+      dynamodb,
+      dataApi,
+      pipe,
+      runner,
+      lifecycle,
+      putMessage: async (item) => {
+        await ddb.send(new PutItemCommand({ TableName: convoHistoryTable, Item: marshall(item, { removeUndefinedValues: true }) }));
+      },
+      settle: async () => {
+        await lifecycle.idle();
+        await pipe.drain();
+      },
+      stop: stopAll,
+    };
+    return stack;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+};

@@ -70,7 +70,7 @@ export class LocalSqs {
   private sequence = 0n;
   private closed = false;
   /** Every accepted send, for tests and the executions view. */
-  readonly sent: { queueName: string; messageId: string; body: string; groupId?: string; duplicate: boolean }[] = [];
+  readonly sent: { queueName: string; messageId: string; body: string; groupId?: string; duplicate: boolean; at: number }[] = [];
 
   constructor(private readonly options: LocalSqsOptions) {
     this.accountId = options.accountId ?? '000000000000';
@@ -199,7 +199,7 @@ export class LocalSqs {
       }
       const seen = q.dedup.get(dedupId);
       if (seen && now - seen.at < DEDUP_WINDOW_MS) {
-        this.sent.push({ queueName: q.name, messageId: seen.messageId, body, groupId: input.MessageGroupId, duplicate: true });
+        this.sent.push({ queueName: q.name, messageId: seen.messageId, body, groupId: input.MessageGroupId, duplicate: true, at: Date.now() });
         return { MessageId: seen.messageId, MD5OfMessageBody: md5(body), SequenceNumber: seen.sequenceNumber };
       }
       const message = this.store(q, body, now, 0, input.MessageGroupId);
@@ -224,7 +224,7 @@ export class LocalSqs {
       receiveCount: 0,
     };
     q.messages.push(message);
-    this.sent.push({ queueName: q.name, messageId: message.messageId, body, groupId, duplicate: false });
+    this.sent.push({ queueName: q.name, messageId: message.messageId, body, groupId, duplicate: false, at: Date.now() });
     return message;
   }
 

@@ -1,3 +1,4 @@
+import './promise-with-resolvers';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -8,7 +8,7 @@ import { LocalDataApi } from './data-api/server';
 import { LocalDynamoDb } from './dynamodb';
 import { attachIotLifecycleEvents, type LifecycleAdapter } from './iot-lifecycle';
 import { LocalIotData } from './iot-data';
-import { listen, type Listening } from './listen';
+import { listen } from './listen';
 import { LocalPipe } from './pipe';
 import { DEMO_DATA, seedRecipients, type SeedData } from './seed';
 import { LocalSns } from './sns';

@@ -41,8 +41,12 @@ export class PresenceUnavailableError extends Error {
 
 /** A lifecycle event that is not a connect/disconnect event of AWS IoT. */
 export class InvalidPresenceEventError extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(
+    message: string,
+    /** Dotted path of the field that was wrong, e.g. `versionNumber`, when one field is to blame. */
+    public readonly field?: string,
+  ) {
+    super(field === undefined ? message : `${field}: ${message}`);
     this.name = 'InvalidPresenceEventError';
   }
 }

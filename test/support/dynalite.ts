@@ -1,0 +1,60 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// dynalite ships no type declarations.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const dynalite = require('dynalite') as (options: { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+
+export interface LocalPresenceTable {
+  endpoint: string;
+  client: DynamoDBClient;
+  close: () => Promise<void>;
+}
+
+/**
+ * A real DynamoDB implementation (dynalite, in memory) with a PRESENCE table, for the tests that
+ * must see DynamoDB evaluate what the handlers send: condition expressions, reserved words,
+ * duplicate keys in a BatchGetItem.
+ */
+export const startPresenceTable = async (tableName: string): Promise<LocalPresenceTable> => {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  return {
+    endpoint,
+    client,
+    close: async () => {
+      client.destroy();
+      await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+};
+
+/**
+ * Imports a handler in a fresh module registry with `AWS_ENDPOINT_URL_DYNAMODB` pointing at the
+ * local table, so its module-scope client talks to it exactly as in the local runtime. The SDK
+ * may read the variable as late as the first request, so it stays set until `restore()`.
+ */
+export const importWithDynamoDbEndpoint = async <M>(endpoint: string, load: () => Promise<M>): Promise<{ module: M; restore: () => void }> => {
+  const saved = process.env.AWS_ENDPOINT_URL_DYNAMODB;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoint;
+  let module!: M;
+  await jest.isolateModulesAsync(async () => {
+    module = await load();
+  });
+  const restore = () => {
+    if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_DYNAMODB;
+    else process.env.AWS_ENDPOINT_URL_DYNAMODB = saved;
+  };
+  return { module, restore };
+};

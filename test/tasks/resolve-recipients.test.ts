@@ -1,0 +1,264 @@
+import { TASK_ENV } from '../support/task-env';
+import {
+  AccessDeniedException,
+  BadRequestException,
+  DatabaseResumingException,
+  DatabaseUnavailableException,
+  ExecuteStatementCommand,
+  InternalServerErrorException,
+  RDSDataClient,
+  ServiceUnavailableError,
+  StatementTimeoutException,
+} from '@aws-sdk/client-rds-data';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { RECIPIENTS_DIRECT_SQL, RECIPIENTS_SENDER_SQL, RECIPIENTS_TEAM_SQL } from '../../sql/queries';
+import { decodeCursor, encodeCursor } from '../../tasks/resolve-recipients/cursor';
+import { handler, isTransientDataApiError } from '../../tasks/resolve-recipients/handler';
+import type { Audience } from '../../tasks/shared/envelope';
+import { ConfigurationError, InvalidTaskInputError, RecipientsUnavailableError } from '../../tasks/shared/errors';
+import { captureLogs } from '../support/logs';
+
+const rds = mockClient(RDSDataClient);
+const PAGE_SIZE = Number(TASK_ENV.PAGE_SIZE);
+
+const direct: Audience = { topic: 'direct', tenantId: 't-1', senderId: 'cust-1', senderType: 'customer', assignedAgentId: 'agent-a' };
+const team: Audience = { topic: 'team', tenantId: 't-1', senderId: 'agent-s', senderType: 'agent', teamId: 'team-1' };
+const sender: Audience = { topic: 'sender', tenantId: 't-1', senderId: 'cust-2', senderType: 'customer' };
+
+const rows = (...pairs: [string, string][]) => ({ formattedRecords: JSON.stringify(pairs.map(([agent_id, client_id]) => ({ agent_id, client_id }))) });
+const sentInputs = () => rds.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
+const parameter = (input: { parameters?: { name?: string; value?: unknown }[] }, name: string) =>
+  input.parameters?.find((p) => p.name === name)?.value;
+
+const awsError = (name: string, message: string) => Object.assign(new Error(message), { name, $metadata: {} });
+
+beforeEach(() => {
+  rds.reset();
+  captureLogs();
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+describe('resolve-recipients: the Data API statement', () => {
+  it('sends the direct query with named parameters only, JSON records and PAGE_SIZE + 1 rows on the first page', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows(['agent-a', 'dev-1']));
+    await handler({ audience: direct, cursor: null });
+    expect(rds).toHaveReceivedCommandTimes(ExecuteStatementCommand, 1);
+    expect(sentInputs()[0]).toEqual({
+      resourceArn: TASK_ENV.DB_CLUSTER_ARN,
+      secretArn: TASK_ENV.DB_SECRET_ARN,
+      database: TASK_ENV.DB_NAME,
+      sql: RECIPIENTS_DIRECT_SQL,
+      formatRecordsAs: 'JSON',
+      parameters: [
+        { name: 'tenant_id', value: { stringValue: 't-1' } },
+        { name: 'agent_id', value: { stringValue: 'agent-a' } },
+        { name: 'exclude_agent_id', value: { isNull: true } },
+        { name: 'after_agent_id', value: { isNull: true } },
+        { name: 'after_client_id', value: { isNull: true } },
+        { name: 'page_limit', value: { longValue: PAGE_SIZE + 1 } },
+      ],
+    });
+  });
+
+  it('sends the team query with team_id, excluding the sending agent', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows());
+    await handler({ audience: team, cursor: null });
+    expect(rds).toHaveReceivedCommandWith(ExecuteStatementCommand, { sql: RECIPIENTS_TEAM_SQL });
+    const [input] = sentInputs();
+    expect(parameter(input, 'team_id')).toEqual({ stringValue: 'team-1' });
+    expect(parameter(input, 'exclude_agent_id')).toEqual({ stringValue: 'agent-s' });
+    expect(input.parameters?.map((p) => p.name)).toEqual(['tenant_id', 'team_id', 'exclude_agent_id', 'after_agent_id', 'after_client_id', 'page_limit']);
+  });
+
+  it('sends the sender query with sender_id and excludes nobody when the sender is a customer', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows());
+    await handler({ audience: sender, cursor: null });
+    const [input] = sentInputs();
+    expect(input.sql).toBe(RECIPIENTS_SENDER_SQL);
+    expect(parameter(input, 'sender_id')).toEqual({ stringValue: 'cust-2' });
+    expect(parameter(input, 'exclude_agent_id')).toEqual({ isNull: true });
+  });
+
+  it('resumes strictly after the cursor position', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows());
+    await handler({ audience: direct, cursor: encodeCursor({ agentId: 'agent-a', clientId: 'dev-3' }) });
+    const [input] = sentInputs();
+    expect(parameter(input, 'after_agent_id')).toEqual({ stringValue: 'agent-a' });
+    expect(parameter(input, 'after_client_id')).toEqual({ stringValue: 'dev-3' });
+  });
+});
+
+describe('resolve-recipients: paging', () => {
+  it('returns a full page and a cursor at its last row when one more row exists', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'd1'], ['a1', 'd2'], ['a2', 'd3'], ['a2', 'd4']));
+    const out = await handler({ audience: direct, cursor: null });
+    expect(out.devices).toEqual([
+      { agentId: 'a1', clientId: 'd1' },
+      { agentId: 'a1', clientId: 'd2' },
+      { agentId: 'a2', clientId: 'd3' },
+    ]);
+    expect(out.count).toBe(3);
+    expect(out.nextCursor).not.toBeNull();
+    expect(decodeCursor(out.nextCursor as string)).toEqual({ agentId: 'a2', clientId: 'd3' });
+  });
+
+  it('returns a null cursor on the last page, even when it is exactly full', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'd1'], ['a1', 'd2'], ['a2', 'd3']));
+    const out = await handler({ audience: direct, cursor: null });
+    expect(out).toMatchObject({ count: 3, nextCursor: null });
+  });
+
+  it('returns an empty page with a null cursor for an audience without devices', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows());
+    await expect(handler({ audience: sender, cursor: null })).resolves.toEqual({ devices: [], count: 0, nextCursor: null });
+  });
+
+  it('reads an absent formattedRecords as no rows', async () => {
+    rds.on(ExecuteStatementCommand).resolves({});
+    await expect(handler({ audience: sender, cursor: null })).resolves.toEqual({ devices: [], count: 0, nextCursor: null });
+  });
+
+  it('issues cursors that are opaque base64url', async () => {
+    const cursor = encodeCursor({ agentId: 'agent/ü', clientId: 'dev+1' });
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeCursor(cursor)).toEqual({ agentId: 'agent/ü', clientId: 'dev+1' });
+  });
+});
+
+describe('resolve-recipients: client ids that cannot be a topic segment or queue name', () => {
+  it('skips and logs them but still moves the cursor past them', async () => {
+    const logs = captureLogs();
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'd1'], ['a1', 'bad/#'], ['a2', 'x'.repeat(70)], ['a2', 'd4']));
+    const out = await handler({ audience: direct, cursor: null });
+    expect(out.devices).toEqual([{ agentId: 'a1', clientId: 'd1' }]);
+    expect(out.count).toBe(1);
+    expect(decodeCursor(out.nextCursor as string)).toEqual({ agentId: 'a2', clientId: 'x'.repeat(70) });
+    const skipped = logs.filter((entry) => entry.level === 'WARN' && String(entry.message).startsWith('device skipped'));
+    expect(skipped.map((entry) => entry.clientId)).toEqual(['bad/#', 'x'.repeat(70)]);
+    expect(skipped[1].problem).toMatch(/longer than 56 characters/);
+  });
+
+  it('reads on when a whole page is unusable, because count 0 would end the paging', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(rows(['a1', 'bad 1'], ['a1', 'bad 2'], ['a1', 'bad 3'], ['a2', 'd4']))
+      .resolvesOnce(rows(['a2', 'd4'], ['a2', 'd5']));
+    const out = await handler({ audience: team, cursor: null });
+    expect(out).toEqual({ devices: [{ agentId: 'a2', clientId: 'd4' }, { agentId: 'a2', clientId: 'd5' }], count: 2, nextCursor: null });
+    const second = sentInputs()[1];
+    expect(parameter(second, 'after_agent_id')).toEqual({ stringValue: 'a1' });
+    expect(parameter(second, 'after_client_id')).toEqual({ stringValue: 'bad 3' });
+  });
+
+  it('ends with count 0 and no cursor when the unusable ids are the last ones', async () => {
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'bad 1']));
+    await expect(handler({ audience: direct, cursor: null })).resolves.toEqual({ devices: [], count: 0, nextCursor: null });
+  });
+});
+
+describe('resolve-recipients: Data API errors', () => {
+  it.each([
+    ['DatabaseResumingException', () => new DatabaseResumingException({ message: 'resuming', $metadata: {} })],
+    ['DatabaseUnavailableException', () => new DatabaseUnavailableException({ message: 'writer unavailable', $metadata: {} })],
+    ['ServiceUnavailableError', () => new ServiceUnavailableError({ message: 'unavailable', $metadata: {} })],
+    ['StatementTimeoutException', () => new StatementTimeoutException({ message: 'timeout', $metadata: {} })],
+    ['InternalServerErrorException', () => new InternalServerErrorException({ message: 'internal', $metadata: {} })],
+    ['ThrottlingException', () => awsError('ThrottlingException', 'Rate exceeded')],
+    ['TimeoutError', () => awsError('TimeoutError', 'socket hang up')],
+    ['ECONNRESET', () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
+    [
+      "BadRequestException 'Communications link failure'",
+      () => new BadRequestException({ message: 'Communications link failure\n\nThe last packet sent successfully to the server was 0 milliseconds ago.', $metadata: {} }),
+    ],
+  ])('turns %s into RecipientsUnavailableError, keeping the cause', async (_name, make) => {
+    const cause = make();
+    rds.on(ExecuteStatementCommand).rejects(cause);
+    const error = await handler({ audience: direct, cursor: null }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RecipientsUnavailableError);
+    expect((error as Error).name).toBe('RecipientsUnavailableError');
+    expect((error as Error).cause).toBe(cause);
+  });
+
+  it.each([
+    ['BadRequestException (SQL error)', () => new BadRequestException({ message: 'ERROR: relation "devices" does not exist', $metadata: {} })],
+    ['AccessDeniedException', () => new AccessDeniedException({ message: 'not authorized', $metadata: {} })],
+  ])('lets %s propagate unchanged', async (_name, make) => {
+    const cause = make();
+    rds.on(ExecuteStatementCommand).rejects(cause);
+    await expect(handler({ audience: direct, cursor: null })).rejects.toBe(cause);
+  });
+
+  it('fails on records that are not (agent_id, client_id) rows instead of guessing', async () => {
+    rds.on(ExecuteStatementCommand).resolves({ formattedRecords: JSON.stringify([{ agent: 'a1' }]) });
+    await expect(handler({ audience: direct, cursor: null })).rejects.not.toBeInstanceOf(RecipientsUnavailableError);
+  });
+
+  it('classifies errors that are not Error objects as permanent', () => {
+    expect(isTransientDataApiError('ThrottlingException')).toBe(false);
+    expect(isTransientDataApiError(undefined)).toBe(false);
+  });
+
+  it('treats an error the SDK marked retryable as transient', () => {
+    expect(isTransientDataApiError(Object.assign(new Error('slow down'), { name: 'SomethingNew', $retryable: { throttling: true } }))).toBe(true);
+  });
+});
+
+describe('resolve-recipients: task input', () => {
+  it.each([
+    ['no audience', { cursor: null }],
+    ['no cursor key', { audience: direct }],
+    ['an unknown topic', { audience: { ...direct, topic: 'broadcast' }, cursor: null }],
+    ['direct without assignedAgentId', { audience: { ...direct, assignedAgentId: undefined }, cursor: null }],
+    ['team without teamId', { audience: { ...team, teamId: undefined }, cursor: null }],
+    ['a cursor that is not base64url JSON', { audience: direct, cursor: '%%%' }],
+    ['a cursor of another shape', { audience: direct, cursor: Buffer.from('{"page":2}').toString('base64url') }],
+    ['a numeric cursor', { audience: direct, cursor: 2 }],
+  ])('throws InvalidTaskInputError for %s, without querying', async (_case, event) => {
+    await expect(handler(event)).rejects.toBeInstanceOf(InvalidTaskInputError);
+    expect(rds).not.toHaveReceivedAnyCommand();
+  });
+});
+
+describe('resolve-recipients: environment', () => {
+  const load = async (overrides: Record<string, string | undefined>) => {
+    const saved = { ...process.env };
+    for (const [key, value] of Object.entries(overrides)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    try {
+      let loaded!: { handler: typeof handler; sdk: typeof import('@aws-sdk/client-rds-data') };
+      await jest.isolateModulesAsync(async () => {
+        const sdk = await import('@aws-sdk/client-rds-data');
+        const module = await import('../../tasks/resolve-recipients/handler');
+        loaded = { handler: module.handler, sdk };
+      });
+      return loaded;
+    } finally {
+      process.env = saved;
+    }
+  };
+
+  it('pages by 100 devices when PAGE_SIZE is not set', async () => {
+    const { handler: isolated, sdk } = await load({ PAGE_SIZE: undefined });
+    const isolatedRds = mockClient(sdk.RDSDataClient);
+    isolatedRds.on(sdk.ExecuteStatementCommand).resolves({ formattedRecords: '[]' });
+    await isolated({ audience: direct, cursor: null });
+    const input = isolatedRds.commandCalls(sdk.ExecuteStatementCommand)[0].args[0].input;
+    expect(parameter(input, 'page_limit')).toEqual({ longValue: 101 });
+    isolatedRds.restore();
+  });
+
+  it.each([
+    ['DB_CLUSTER_ARN is missing', { DB_CLUSTER_ARN: undefined }],
+    ['PAGE_SIZE is not a number', { PAGE_SIZE: 'many' }],
+    ['PAGE_SIZE is above the state-size limit', { PAGE_SIZE: '5000' }],
+    ['the inbox prefix is not a queue-name part', { INBOX_QUEUE_NAME_PREFIX: 'convo notify' }],
+  ])('fails at cold start with ConfigurationError when %s', async (_case, overrides) => {
+    // The module registry is isolated, so the error class is another copy: match on the name.
+    await expect(load(overrides)).rejects.toMatchObject({ name: ConfigurationError.name });
+  });
+});

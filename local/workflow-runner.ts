@@ -18,6 +18,7 @@ export const DEFINITION_PATH = join(__dirname, '..', 'state-machines', 'notifica
 interface StateDef {
   Type: string;
   Resource?: string;
+  Parameters?: Record<string, unknown>;
   Retry?: unknown[];
   ItemProcessor?: { States: Record<string, StateDef> };
   Iterator?: { States: Record<string, StateDef> };
@@ -69,6 +70,53 @@ export const retryingStates = (states: Record<string, StateDef>): string[] =>
   ]);
 
 type EventLog = { type: string; timestamp: number };
+
+const JSON_TO_STRING = /^States\.JsonToString\((\$[^()]*)\)$/;
+
+/**
+ * aws-local-stepfunctions strips every backslash from an intrinsic function's string result, so
+ * `States.JsonToString` yields broken JSON as soon as a value needs escaping (a `"` in a message).
+ * The runner takes the path's value instead and stringifies it in the Task binding: the same
+ * result AWS gives. Returns the parameter keys (dotted, without `.$`) to stringify, per Task.
+ */
+export const extractJsonToString = (states: Record<string, StateDef>): Map<string, string[]> => {
+  const found = new Map<string, string[]>();
+  const walk = (params: Record<string, unknown>, prefix: string, keys: string[]) => {
+    for (const [key, value] of Object.entries(params)) {
+      if (typeof value === 'string' && key.endsWith('.$')) {
+        const m = JSON_TO_STRING.exec(value);
+        if (m) {
+          params[key] = m[1];
+          keys.push(`${prefix}${key.slice(0, -2)}`);
+        }
+      } else if (value && typeof value === 'object' && !Array.isArray(value)) {
+        walk(value as Record<string, unknown>, `${prefix}${key}.`, keys);
+      }
+    }
+  };
+  const visit = (all: Record<string, StateDef>) => {
+    for (const [name, state] of Object.entries(all)) {
+      if (state.Type === 'Task' && state.Parameters) {
+        const keys: string[] = [];
+        walk(state.Parameters, '', keys);
+        if (keys.length > 0) found.set(name, keys);
+      }
+      if (state.ItemProcessor) visit(state.ItemProcessor.States);
+      if (state.Iterator) visit(state.Iterator.States);
+      for (const b of state.Branches ?? []) visit(b.States);
+    }
+  };
+  visit(states);
+  return found;
+};
+
+const stringifyAt = (input: Record<string, unknown>, dotted: string): void => {
+  const parts = dotted.split('.');
+  let target: Record<string, unknown> | undefined = input;
+  for (const part of parts.slice(0, -1)) target = target?.[part] as Record<string, unknown> | undefined;
+  const last = parts[parts.length - 1];
+  if (target && target[last] !== undefined) target[last] = JSON.stringify(target[last]);
+};
 
 export type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -184,10 +232,13 @@ export class WorkflowRunner {
   private readonly region: string;
   private readonly accountId: string;
   private readonly name: string;
+  private readonly stringified: Map<string, string[]>;
 
   constructor(private readonly options: WorkflowRunnerOptions) {
     this.definition = loadDefinition(options.substitutions, options.definitionPath);
-    this.machine = new StateMachine(this.definition as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    const executable = JSON.parse(JSON.stringify(this.definition)) as Definition;
+    this.stringified = extractJsonToString(executable.States);
+    this.machine = new StateMachine(executable as never, { validationOptions: { checkArn: true, checkPaths: true } });
     this.region = options.region ?? 'us-east-1';
     this.accountId = options.accountId ?? '000000000000';
     this.name = options.stateMachineName ?? 'convo-notify-fanout';
@@ -225,6 +276,26 @@ export class WorkflowRunner {
     });
     this.clients.set(service, client);
     return client;
+  }
+
+  /**
+   * The override of one Task: JsonToString parameters stringified (see extractJsonToString), and
+   * the answer given on a later macrotask, because the engine drops nested Map events that arrive
+   * after their parent finished (docs/workflow-contract.md, engine notes).
+   */
+  private overrideFor(stateName: string, resource: string, called: Set<string>): (input: unknown) => Promise<unknown> {
+    const call = this.bindingFor(stateName, resource);
+    const keys = this.stringified.get(stateName) ?? [];
+    return async (input) => {
+      called.add(stateName);
+      const prepared = JSON.parse(JSON.stringify(input ?? {})) as Record<string, unknown>;
+      for (const key of keys) stringifyAt(prepared, key);
+      try {
+        return await call(prepared);
+      } finally {
+        await new Promise((r) => setImmediate(r));
+      }
+    };
   }
 
   /** Validates at start-up that every Task of the definition can be carried out locally. */
@@ -303,8 +374,9 @@ export class WorkflowRunner {
     this.records.unshift(record);
     this.records.splice(this.options.keep ?? 500);
 
+    const called = new Set<string>();
     const taskResourceLocalHandlers = Object.fromEntries(
-      taskStates(this.definition.States).map((t) => [t.name, this.bindingFor(t.name, t.resource)]),
+      taskStates(this.definition.States).map((t) => [t.name, this.overrideFor(t.name, t.resource, called)]),
     );
     const retryIntervalOverrides =
       this.options.retryIntervalMs === undefined
@@ -331,6 +403,8 @@ export class WorkflowRunner {
       record.error = { Error: root.name, Cause: root.message };
     }
     await logging.catch(() => undefined);
+    // Event logs of nested Maps are best effort; a Task that was called certainly ran.
+    for (const name of called) if (!record.path.includes(name)) record.path.push(name);
     record.endedAt = Date.now();
     record.durationMs = record.endedAt - record.startedAt;
     for (const l of this.listeners) l(record);

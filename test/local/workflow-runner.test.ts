@@ -165,4 +165,14 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
     expect(replay.replayOf).toBe(first.name);
     expect(runner.executions().map((e) => e.name)).toEqual([replay.name, first.name]);
   });
+
+  it('sends valid JSON even when the message text needs escaping (the engine strips backslashes from intrinsic results)', async () => {
+    const tricky = { ...envelope('m4'), preview: 'He said "refund" \\ twice\nthanks' };
+    lambdas[fn('normalize')] = async () => ({ notification: tricky, audience: { topic: 'team', tenantId: 'tenant-1', senderId: 'customer-1', senderType: 'customer', teamId: 'team-1' } });
+    const record = await runner.run([{ id: 'm4' }]);
+    expect(record.status).toBe('SUCCEEDED');
+    expect(JSON.parse(sns.published[0].message)).toEqual(tricky);
+    expect(JSON.parse(pushes[0].payload)).toEqual(tricky);
+    expect(JSON.parse(sqs.peek('cn-inbox-dev-offline.fifo')[0].body)).toEqual(tricky);
+  });
 });

@@ -1,0 +1,188 @@
+import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { AudienceSchema, NotificationEnvelopeSchema } from '../../tasks/shared/envelope';
+import { lambdaFunctionError, snsError, sqsQueueDoesNotExist } from './aws-shapes';
+import {
+  alwaysFailing,
+  fixtureProblems,
+  INVALID_FIXTURES,
+  normalized,
+  notifyScripts,
+  rejection,
+  streamRecord,
+  VALID_FIXTURES,
+} from './fixtures';
+import {
+  DEFINITION,
+  loadDefinition,
+  placeholdersIn,
+  readDefinitionText,
+  runWorkflow,
+  substitute,
+  SUBSTITUTIONS,
+  TASK_NAMES,
+  UnsubstitutedPlaceholderError,
+  walkStates,
+  type Scripts,
+  type TaskInputs,
+} from './harness';
+
+/* The harness and fixtures the workflow tests stand on. */
+
+describe('placeholder substitution', () => {
+  it('fills every ${Placeholder} of the file', () => {
+    expect(placeholdersIn(readDefinitionText()).sort()).toEqual(Object.keys(SUBSTITUTIONS).sort());
+    expect(JSON.stringify(loadDefinition())).not.toContain('${');
+  });
+
+  it('refuses to leave a placeholder unsubstituted, and names it', () => {
+    const partial: Record<string, string> = { ...SUBSTITUTIONS };
+    delete partial.InboxRetentionSeconds;
+    delete partial.TeamTopicArn;
+    expect(() => loadDefinition(partial)).toThrow(UnsubstitutedPlaceholderError);
+    expect(() => loadDefinition(partial)).toThrow('${TeamTopicArn}, ${InboxRetentionSeconds}');
+  });
+
+  it('refuses a value that would need escaping inside a JSON string or a States.Format template', () => {
+    expect(() => substitute('"${A}"', { A: "it's" })).toThrow('needs escaping');
+    expect(() => substitute('"${A}"', { A: 'a"b' })).toThrow('needs escaping');
+    expect(() => substitute('"${A}"', { A: 'x{}' })).toThrow('needs escaping');
+    expect(substitute('"${A}-${A}"', { A: 'arn:aws:sns:us-east-1:123456789012:t' })).toBe('"arn:aws:sns:us-east-1:123456789012:t-arn:aws:sns:us-east-1:123456789012:t"');
+  });
+});
+
+describe('Task overrides', () => {
+  it('knows exactly the Task states of the definition, nested Maps included', () => {
+    const tasks = walkStates(DEFINITION).filter((s) => s.state.Type === 'Task').map((s) => s.name);
+    expect([...TASK_NAMES].sort()).toEqual(tasks.sort());
+    expect(tasks).toEqual(expect.arrayContaining(['PushToDevice', 'SendToInbox', 'CreateInboxQueue', 'RetrySendToInbox']));
+  });
+
+  it('fails loudly when the test did not script a Task that is reached, instead of calling AWS', async () => {
+    await expect(runWorkflow([streamRecord('insert-direct')], {})).rejects.toThrow('no override for Task NormalizeRecord');
+  });
+
+  it('fails loudly for an unscripted Task even on a path where a Catch of States.ALL would swallow the error', async () => {
+    const scripts: Scripts = { ...notifyScripts({ online: 'none' }), SendToInbox: alwaysFailing(sqsQueueDoesNotExist) };
+    await expect(runWorkflow([streamRecord('insert-direct')], scripts)).rejects.toThrow('no override for Task CreateInboxQueue');
+  });
+
+  it('fails loudly when a script throws something other than a TaskFailure', async () => {
+    const scripts: Scripts = {
+      ...notifyScripts(),
+      SendToInbox: () => {
+        throw new TypeError('oops, a bug in the test');
+      },
+    };
+    await expect(runWorkflow([streamRecord('insert-direct')], scripts)).rejects.toThrow('threw TypeError: oops, a bug in the test');
+  });
+
+  it('refuses a script for a state that is not a Task', async () => {
+    await expect(runWorkflow([], { ChooseTopic: () => ({}) } as unknown as Scripts)).rejects.toThrow('not a Task state');
+  });
+
+  it('records every call with its exact input, attempt and result, in call order', async () => {
+    const record = streamRecord('insert-direct');
+    const run = await runWorkflow([record], notifyScripts({ online: 'none' }));
+
+    expect(run.taskSequence().slice(0, 4)).toEqual(['NormalizeRecord', 'PublishToTopic', 'ResolveRecipients', 'CheckPresence']);
+    expect(run.calls.map((c) => c.seq)).toEqual(run.calls.map((_c, i) => i + 1));
+    const [normalize] = run.callsTo('NormalizeRecord');
+    expect(normalize).toMatchObject({ attempt: 1, input: { FunctionName: SUBSTITUTIONS.NormalizeRecordFunctionArn, Payload: { record } } });
+    expect(normalize.result).toEqual(expect.objectContaining({ StatusCode: 200, ExecutedVersion: '$LATEST', Payload: normalized('insert-direct') }));
+  });
+
+  it('counts attempts per identical input, so a retry is attempt 2', async () => {
+    const attempts: number[] = [];
+    const scripts = notifyScripts();
+    await runWorkflow([streamRecord('insert-direct')], {
+      ...scripts,
+      PublishToTopic: (input, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 3) throw snsError();
+        return scripts.PublishToTopic!(input, ctx);
+      },
+    });
+    expect(attempts).toEqual([1, 2, 3]);
+  });
+
+  it('makes every retry pause 0 ms (ResolveRecipients would otherwise back off for about 50 s)', async () => {
+    const started = Date.now();
+    const run = await runWorkflow([streamRecord('insert-team')], {
+      ...notifyScripts(),
+      ResolveRecipients: alwaysFailing<TaskInputs['ResolveRecipients']>(() => lambdaFunctionError('RecipientsUnavailableError', 'Data API throttled')),
+    });
+    expect(run.callsTo('ResolveRecipients')).toHaveLength(6);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('passes an execution ARN in the context object, as $$.Execution.Id is used by the definition', async () => {
+    const run = await runWorkflow([streamRecord('insert-direct')], notifyScripts(), { name: 'replay-42' });
+    expect(run.executionArn).toMatch(/^arn:aws:states:us-east-1:123456789012:express:convo-notify-fanout:replay-42:[0-9a-f-]{36}$/);
+  });
+});
+
+describe('fixtures', () => {
+  it.each(VALID_FIXTURES)('%s: the envelope and audience are valid and derived from the stream record as DESIGN §3 says', (fixture) => {
+    const { notification, audience } = normalized(fixture);
+    expect(NotificationEnvelopeSchema.safeParse(notification).success).toBe(true);
+    expect(AudienceSchema.safeParse(audience).success).toBe(true);
+    expect(fixtureProblems(fixture)).toEqual([]);
+  });
+
+  it.each(INVALID_FIXTURES)('%s: normalize-record rejects it with an InvalidRecordError naming the field', (fixture) => {
+    expect(rejection(fixture)).toEqual({ errorType: 'InvalidRecordError', errorMessage: expect.stringMatching(/^[A-Za-z.]+: .+/) });
+    expect(streamRecord(fixture).eventSource).toBe('aws:dynamodb');
+  });
+
+  it('covers INSERT and MODIFY for each topic', () => {
+    const pairs = VALID_FIXTURES.map((f) => `${streamRecord(f).eventName} ${normalized(f).notification.topic}`).sort();
+    expect(pairs).toEqual(['INSERT direct', 'INSERT sender', 'INSERT team', 'MODIFY direct', 'MODIFY sender', 'MODIFY team']);
+  });
+});
+
+describe('aws-local-stepfunctions behaviour the harness relies on', () => {
+  // A tiny definition with the same shape as the real one: a Map of Maps, one Task per device.
+  const nested = {
+    StartAt: 'Records',
+    States: {
+      Records: {
+        Type: 'Map',
+        ItemProcessor: {
+          StartAt: 'Devices',
+          States: {
+            Devices: {
+              Type: 'Map',
+              ItemsPath: '$.devices',
+              ItemProcessor: { StartAt: 'Send', States: { Send: { Type: 'Task', Resource: 'arn:aws:states:::sqs:sendMessage', End: true } } },
+              ResultPath: null,
+              Next: 'Done',
+            },
+            Done: { Type: 'Pass', End: true },
+          },
+        },
+        End: true,
+      },
+    },
+  };
+  const collect = async (send: () => Promise<unknown>) => {
+    const machine = new StateMachine(nested as unknown as StateMachineDefinition);
+    const input = Array.from({ length: 4 }, () => ({ devices: [1, 2, 3, 4, 5] }));
+    const execution = machine.run(input, { overrides: { taskResourceLocalHandlers: { Send: send as never } } });
+    const events: { type: string }[] = [];
+    const logging = (async () => {
+      for await (const e of execution.eventLogs) events.push(e);
+    })();
+    await execution.result;
+    await logging;
+    return events.filter((e) => e.type === 'StateEntered').length;
+  };
+  const expected = 1 + 4 * (2 + 5);
+
+  it('drops events of nested Map iterations when the Tasks answer within the same tick', async () => {
+    expect(await collect(async () => ({ MessageId: 'm' }))).toBeLessThan(expected);
+  });
+
+  it('keeps all of them when every Task answers on a later macrotask, as the harness does', async () => {
+    expect(await collect(() => new Promise((resolve) => setImmediate(() => resolve({ MessageId: 'm' }))))).toBe(expected);
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Reads the app's CDK context (`cdk.json`, `-c key=value`) into validated stack properties, so a
+ * malformed value in a deploy command fails at synth, naming the key, instead of deploying something else.
+ *
+ * | key | default | meaning |
+ * | --- | --- | --- |
+ * | `prefix` | `convo-notify` | resource name prefix; inbox queues are `<prefix>-inbox-<clientId>.fifo` |
+ * | `convoHistoryTableName` + `convoHistoryStreamArn` | stack creates `CONVO_HISTORY` | use an existing table and its NEW_AND_OLD_IMAGES stream (both or neither) |
+ * | `dbClusterArn` + `dbSecretArn` | stack creates Aurora Serverless v2 | use an existing Aurora cluster with the Data API enabled, and a secret for it (both or neither) |
+ * | `dbName` | `convo_notify` | database holding the recipients schema |
+ * | `inboxRetentionDays` | `4` | inbox message retention, 1–14 days |
+ * | `recipientsPageSize` | `100` | devices per `ResolveRecipients` page, 1–500 (the handler's `MAX_PAGE_SIZE`) |
+ * | `pipeBatchSize` | `10` | stream records per state machine execution, 1–1000 |
+ * | `pipeParallelization` | `1` | concurrent batches per stream shard, 1–10 |
+ */
+import type { Node } from 'constructs';
+
+/** Everything the stack needs from the context, validated and with defaults applied. */
+export interface ConvoNotifyConfig {
+  readonly prefix: string;
+  readonly existingTable?: { readonly tableName: string; readonly streamArn: string };
+  readonly existingDatabase?: { readonly clusterArn: string; readonly secretArn: string };
+  readonly dbName: string;
+  readonly inboxRetentionDays: number;
+  readonly recipientsPageSize: number;
+  readonly pipeBatchSize: number;
+  readonly pipeParallelization: number;
+}
+
+export const DEFAULT_CONFIG = {
+  prefix: 'convo-notify',
+  dbName: 'convo_notify',
+  inboxRetentionDays: 4,
+  recipientsPageSize: 100,
+  pipeBatchSize: 10,
+  pipeParallelization: 1,
+} as const;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Lookup = (key: string) => unknown;
+
+const optionalString = (lookup: Lookup, key: string): string | undefined => {
+  const value = lookup(key);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new ConfigError(`context "${key}" must be a string`);
+  return value.trim();
+};
+
+// `-c key=4` arrives as the string "4", cdk.json gives a number: accept both, nothing else.
+const integer = (lookup: Lookup, key: string, fallback: number, min: number, max: number): number => {
+  const raw = lookup(key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`context "${key}" must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+};
+
+const pair = <A extends string, B extends string>(
+  lookup: Lookup,
+  a: A,
+  b: B,
+): { first: string; second: string } | undefined => {
+  const first = optionalString(lookup, a);
+  const second = optionalString(lookup, b);
+  if (first === undefined && second === undefined) return undefined;
+  if (first === undefined || second === undefined) {
+    throw new ConfigError(`context "${a}" and "${b}" go together: give both or neither`);
+  }
+  return { first, second };
+};
+
+const ARN = /^arn:aws[a-z-]*:/;
+
+/** Validates the context values behind `lookup` (usually `node.tryGetContext`). */
+export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
+  const prefix = optionalString(lookup, 'prefix') ?? DEFAULT_CONFIG.prefix;
+  // The prefix is part of queue names (`<prefix>-inbox-<clientId>.fifo`, 80 characters at most,
+  // [A-Za-z0-9_-]) and of the IAM resource pattern that scopes the workflow to inbox queues.
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) {
+    throw new ConfigError('context "prefix" must be 1-32 characters of A-Z, a-z, 0-9, "-" or "_"');
+  }
+
+  const table = pair(lookup, 'convoHistoryTableName', 'convoHistoryStreamArn');
+  if (table && !(ARN.test(table.second) && table.second.includes(`:table/${table.first}/stream/`))) {
+    throw new ConfigError('context "convoHistoryStreamArn" must be the stream ARN of table "convoHistoryTableName"');
+  }
+
+  const database = pair(lookup, 'dbClusterArn', 'dbSecretArn');
+  if (database && !(ARN.test(database.first) && database.first.includes(':rds:') && database.first.includes(':cluster:'))) {
+    throw new ConfigError('context "dbClusterArn" must be an Aurora cluster ARN (arn:aws:rds:<region>:<account>:cluster:<id>)');
+  }
+  if (database && !(ARN.test(database.second) && database.second.includes(':secretsmanager:'))) {
+    throw new ConfigError('context "dbSecretArn" must be a Secrets Manager secret ARN');
+  }
+
+  const dbName = optionalString(lookup, 'dbName') ?? DEFAULT_CONFIG.dbName;
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(dbName)) {
+    throw new ConfigError('context "dbName" must be a PostgreSQL identifier (letters, digits, "_")');
+  }
+
+  return {
+    prefix,
+    existingTable: table && { tableName: table.first, streamArn: table.second },
+    existingDatabase: database && { clusterArn: database.first, secretArn: database.second },
+    dbName,
+    inboxRetentionDays: integer(lookup, 'inboxRetentionDays', DEFAULT_CONFIG.inboxRetentionDays, 1, 14),
+    recipientsPageSize: integer(lookup, 'recipientsPageSize', DEFAULT_CONFIG.recipientsPageSize, 1, 500),
+    pipeBatchSize: integer(lookup, 'pipeBatchSize', DEFAULT_CONFIG.pipeBatchSize, 1, 1000),
+    pipeParallelization: integer(lookup, 'pipeParallelization', DEFAULT_CONFIG.pipeParallelization, 1, 10),
+  };
+};
+
+/** Validates the context of a construct tree (the app). */
+export const readConfig = (node: Node): ConvoNotifyConfig => readConfigFrom((key) => node.tryGetContext(key));

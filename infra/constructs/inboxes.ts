@@ -1,0 +1,106 @@
+import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface InboxesProps {
+  /** Resource name prefix; inbox queues are `<prefix>-inbox-<clientId>.fifo`. */
+  readonly prefix: string;
+  /**
+   * How long an inbox keeps a notification for a device that stays offline.
+   *
+   * @default Duration.days(4)
+   */
+  readonly inboxRetention?: Duration;
+  /**
+   * How long the operations queues (quarantine, unrouted, pipe DLQ) keep a message.
+   *
+   * @default Duration.days(14), the SQS maximum: these are investigated by people
+   */
+  readonly opsRetention?: Duration;
+}
+
+/** A standard queue with the project's secure defaults: SSE-SQS encryption and TLS-only access. */
+export const secureQueue = (scope: Construct, id: string, retention: Duration): sqs.Queue =>
+  new sqs.Queue(scope, id, {
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    retentionPeriod: retention,
+  });
+
+/**
+ * The queues every path of the workflow ends in.
+ *
+ * - Per-device inboxes are not created here: the workflow creates `<prefix>-inbox-<clientId>.fifo`
+ *   on first use (`CreateInboxQueue`), FIFO with SSE-SQS and the configured retention. This construct
+ *   owns their naming, URL prefix, retention and the IAM scope `arn:…:sqs:<region>:<account>:<prefix>-inbox-*`.
+ * - `quarantine`: records that can never become a notification, with the reason.
+ * - `unrouted`: notifications nobody will see (no active recipient device).
+ * - `pipeDeadLetter`: batches the pipe gave up on (the DLQ receives the stream position, from which
+ *   the records can be re-read while the stream keeps them, 24 hours).
+ *
+ * SSE-SQS rather than a customer managed key: the inboxes are created by the workflow with
+ * `SqsManagedSseEnabled`, and every reader of these queues (AgentCRM clients, operators) would
+ * otherwise need `kms:Decrypt` on a key as well.
+ */
+export class Inboxes extends Construct {
+  public readonly quarantineQueue: sqs.Queue;
+  public readonly unroutedQueue: sqs.Queue;
+  public readonly pipeDeadLetterQueue: sqs.Queue;
+  /** `<prefix>-inbox-`: the queue name of a device's inbox is this + clientId + `.fifo`. */
+  public readonly inboxQueueNamePrefix: string;
+  /** `https://sqs.<region>.<urlSuffix>/<account>/<prefix>-inbox-` */
+  public readonly inboxQueueUrlPrefix: string;
+  /** `arn:<partition>:sqs:<region>:<account>:<prefix>-inbox-*`: every inbox, and only inboxes. */
+  public readonly inboxQueueArnPattern: string;
+  public readonly inboxRetention: Duration;
+
+  constructor(scope: Construct, id: string, props: InboxesProps) {
+    super(scope, id);
+
+    const opsRetention = props.opsRetention ?? Duration.days(14);
+    this.inboxRetention = props.inboxRetention ?? Duration.days(4);
+    this.quarantineQueue = secureQueue(this, 'QuarantineQueue', opsRetention);
+    this.unroutedQueue = secureQueue(this, 'UnroutedQueue', opsRetention);
+    this.pipeDeadLetterQueue = secureQueue(this, 'PipeDeadLetterQueue', opsRetention);
+
+    this.inboxQueueNamePrefix = `${props.prefix}-inbox-`;
+    this.inboxQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${this.inboxQueueNamePrefix}`;
+    this.inboxQueueArnPattern = Stack.of(this).formatArn({
+      service: 'sqs',
+      resource: `${this.inboxQueueNamePrefix}*`,
+    });
+
+    for (const [queue, role] of [
+      [this.quarantineQueue, 'quarantine: the terminal holding place for invalid records'],
+      [this.unroutedQueue, 'unrouted: the terminal holding place for notifications without recipients'],
+      [this.pipeDeadLetterQueue, 'the pipe dead-letter queue itself (its DeadLetterConfig is on the pipe, which cdk-nag does not follow)'],
+    ] as const) {
+      Validations.of(queue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: `This queue is ${role}; operators inspect and re-drive its messages, so a DLQ behind it would only duplicate it.`,
+      });
+    }
+  }
+
+  /**
+   * What the workflow needs to end every path in SQS: send to the quarantine and unrouted queues,
+   * and create + send to inboxes, all scoped to these queues and the `<prefix>-inbox-*` pattern.
+   */
+  public grantWorkflowDelivery(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendToOpsQueues',
+        actions: ['sqs:SendMessage'],
+        resources: [this.quarantineQueue.queueArn, this.unroutedQueue.queueArn],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'CreateAndSendToInboxes',
+        actions: ['sqs:CreateQueue', 'sqs:SendMessage'],
+        resources: [this.inboxQueueArnPattern],
+      }),
+    );
+  }
+}

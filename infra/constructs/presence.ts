@@ -1,0 +1,170 @@
+import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as iot from 'aws-cdk-lib/aws-iot';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { secureQueue } from './inboxes';
+import { TaskFunction } from './task-function';
+
+/** The lifecycle events of every client: `$aws/events/presence/{connected|disconnected}/<clientId>`. */
+export const PRESENCE_RULE_SQL = "SELECT * FROM '$aws/events/presence/+/+'";
+
+/**
+ * IoT policy variables, written literally into the policy document. CloudFormation only
+ * substitutes `${…}` inside `Fn::Sub`, so these reach AWS IoT untouched and are resolved per
+ * connection by the broker.
+ */
+export const IOT_THING_NAME = '${iot:Connection.Thing.ThingName}';
+export const IOT_CLIENT_ID = '${iot:ClientId}';
+
+export interface PresenceProps {
+  /** Resource name prefix; the device policy is `<prefix>-agent-device`. */
+  readonly prefix: string;
+  /**
+   * Attribute of the PRESENCE table holding the epoch second after which DynamoDB may delete an
+   * item (set by `record-presence`).
+   *
+   * @default 'expiresAt'
+   */
+  readonly timeToLiveAttribute?: string;
+  /**
+   * Retention of the record-presence log group.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * Presence, with the broker as the authority (DESIGN §3):
+ * - the PRESENCE table (`clientId` → `state`, `eventTimestamp`, `versionNumber`);
+ * - an IoT topic rule on the lifecycle events that invokes `record-presence`, with an error action
+ *   to an SQS queue so that an event the Lambda could not take is kept, not dropped;
+ * - `record-presence`, allowed `dynamodb:UpdateItem` on PRESENCE and nothing else;
+ * - the IoT policy for AgentCRM devices: connect only as the thing its certificate is attached to,
+ *   and subscribe / receive only on its own `notify/<clientId>` topic.
+ */
+export class Presence extends Construct {
+  public readonly table: dynamodb.Table;
+  public readonly recordPresence: TaskFunction;
+  public readonly topicRule: iot.CfnTopicRule;
+  public readonly ruleErrorQueue: sqs.Queue;
+  public readonly devicePolicy: iot.CfnPolicy;
+
+  constructor(scope: Construct, id: string, props: PresenceProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.table = new dynamodb.Table(this, 'Table', {
+      partitionKey: { name: 'clientId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: props.timeToLiveAttribute ?? 'expiresAt',
+      // Derived data: the next lifecycle event of each client rebuilds its item.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.recordPresence = new TaskFunction(this, 'RecordPresence', {
+      taskName: 'record-presence',
+      environment: { PRESENCE_TABLE_NAME: this.table.tableName },
+      logRetention: props.logRetention,
+    });
+    // A conditional UpdateItem (newer versionNumber wins) is the only write it makes.
+    this.recordPresence.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RecordPresence',
+        actions: ['dynamodb:UpdateItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
+
+    this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', Duration.days(14));
+    Validations.of(this.ruleErrorQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the error action of the presence topic rule, the terminal holding place for lifecycle events the Lambda could not take; a DLQ behind it would only duplicate it.',
+    });
+
+    const ruleRole = new iam.Role(this, 'RuleErrorActionRole', {
+      assumedBy: new iam.ServicePrincipal('iot.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'convo-notify presence rule: error action sends to its error queue',
+    });
+    ruleRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'SendRuleErrors',
+        actions: ['sqs:SendMessage'],
+        resources: [this.ruleErrorQueue.queueArn],
+      }),
+    );
+
+    this.topicRule = new iot.CfnTopicRule(this, 'LifecycleRule', {
+      topicRulePayload: {
+        description: 'convo-notify: AWS IoT lifecycle events (connected / disconnected) to record-presence',
+        sql: PRESENCE_RULE_SQL,
+        awsIotSqlVersion: '2016-03-23',
+        ruleDisabled: false,
+        actions: [{ lambda: { functionArn: this.recordPresence.function.functionArn } }],
+        errorAction: {
+          sqs: { queueUrl: this.ruleErrorQueue.queueUrl, roleArn: ruleRole.roleArn, useBase64: false },
+        },
+      },
+    });
+
+    this.recordPresence.function.addPermission('InvokedByLifecycleRule', {
+      principal: new iam.ServicePrincipal('iot.amazonaws.com'),
+      action: 'lambda:InvokeFunction',
+      sourceArn: this.topicRule.attrArn,
+      sourceAccount: Aws.ACCOUNT_ID,
+    });
+
+    const iotArn = (resource: string, resourceName: string) =>
+      stack.formatArn({ service: 'iot', resource, resourceName });
+    this.devicePolicy = new iot.CfnPolicy(this, 'AgentDevicePolicy', {
+      policyName: `${props.prefix}-agent-device`,
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            // The client id must be the name of the thing the presented certificate (or Cognito
+            // identity) is attached to: a device cannot connect as another device, and a client
+            // id such as "+" or "#" cannot be used to widen the topic grants below.
+            Sid: 'ConnectAsOwnThing',
+            Effect: 'Allow',
+            Action: 'iot:Connect',
+            Resource: iotArn('client', IOT_THING_NAME),
+            Condition: { Bool: { 'iot:Connection.Thing.IsAttached': 'true' } },
+          },
+          {
+            // After the connect check above, the client id is the thing name.
+            Sid: 'SubscribeToOwnNotifyTopic',
+            Effect: 'Allow',
+            Action: 'iot:Subscribe',
+            Resource: iotArn('topicfilter', `notify/${IOT_CLIENT_ID}`),
+          },
+          {
+            Sid: 'ReceiveOwnNotifications',
+            Effect: 'Allow',
+            Action: 'iot:Receive',
+            Resource: iotArn('topic', `notify/${IOT_CLIENT_ID}`),
+          },
+        ],
+      },
+    });
+  }
+
+  /** `check-presence`: one BatchGetItem per 100 devices on PRESENCE, nothing else. */
+  public grantPresenceLookup(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'LookUpPresence',
+        actions: ['dynamodb:BatchGetItem'],
+        resources: [this.table.tableArn],
+      }),
+    );
+  }
+}

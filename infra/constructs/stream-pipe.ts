@@ -1,0 +1,154 @@
+import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as pipes from 'aws-cdk-lib/aws-pipes';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { pipeFilterCriteria } from '../pipe-filter';
+
+/** What the pipe writes to its log group. */
+export type PipeLogLevel = 'ERROR' | 'INFO' | 'TRACE';
+
+export interface StreamPipeProps {
+  /** Resource name prefix; the pipe is `<prefix>-stream-to-workflow`. */
+  readonly prefix: string;
+  /** The CONVO_HISTORY stream (NEW_AND_OLD_IMAGES). */
+  readonly streamArn: string;
+  /** The Express state machine, started synchronously with each batch. */
+  readonly stateMachine: sfn.IStateMachine;
+  /** Where batches go that still fail after the retries. */
+  readonly deadLetterQueue: sqs.IQueue;
+  /**
+   * Stream records per execution. The execution input is limited to 256 KiB; a batch that is
+   * too large fails and is bisected like any failing batch.
+   *
+   * @default 10
+   */
+  readonly batchSize?: number;
+  /**
+   * How long the pipe may wait to fill a batch. Notifications are about latency, so by default a
+   * batch goes as soon as records are there.
+   *
+   * @default Duration.seconds(0)
+   */
+  readonly maximumBatchingWindow?: Duration;
+  /**
+   * Concurrent batches per shard. Above 1, records of one conversation still stay in order
+   * (same partition key, same batch sequence), but the FIFO inboxes and the client fold do not
+   * depend on order anyway.
+   *
+   * @default 1
+   */
+  readonly parallelizationFactor?: number;
+  /**
+   * Retries of a failed batch (bisected on each failure) before it is dead-lettered.
+   *
+   * @default 3
+   */
+  readonly maximumRetryAttempts?: number;
+  /**
+   * Records older than this are dead-lettered instead of processed. Kept well below the stream's
+   * 24-hour retention, so that a dead-lettered batch can still be re-read from the stream.
+   *
+   * @default Duration.hours(6)
+   */
+  readonly maximumRecordAge?: Duration;
+  /**
+   * Pipe log level. ERROR logs each failed step with its payload (execution data), which is what
+   * a dead-lettered batch is investigated with, without logging every message that flows.
+   *
+   * @default 'ERROR'
+   */
+  readonly logLevel?: PipeLogLevel;
+  /**
+   * Retention of the pipe log group.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The EventBridge Pipe from the CONVO_HISTORY stream to the state machine: only the records that
+ * pass `infra/pipe-filter.ts`, in batches, started with `REQUEST_RESPONSE` so that a failed
+ * execution fails the batch. Failed batches are bisected (`AUTOMATIC_BISECT`) so one bad record
+ * cannot hold back its neighbours, retried, and finally sent to the dead-letter queue.
+ *
+ * The pipe's role may read this one stream, start synchronous executions of this one state
+ * machine, and send to this one queue.
+ */
+export class StreamPipe extends Construct {
+  public readonly pipe: pipes.CfnPipe;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: StreamPipeProps) {
+    super(scope, id);
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+      }),
+      description: 'convo-notify pipe: reads the CONVO_HISTORY stream, runs the workflow, dead-letters failures',
+    });
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadConvoHistoryStream',
+        actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+        resources: [props.streamArn],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'RunWorkflowSynchronously',
+        actions: ['states:StartSyncExecution'],
+        resources: [props.stateMachine.stateMachineArn],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'DeadLetterFailedBatches',
+        actions: ['sqs:SendMessage'],
+        resources: [props.deadLetterQueue.queueArn],
+      }),
+    );
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      logGroupName: `/aws/vendedlogs/pipes/${props.prefix}-stream-to-workflow-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    this.pipe = new pipes.CfnPipe(this, 'Pipe', {
+      name: `${props.prefix}-stream-to-workflow`,
+      description: 'CONVO_HISTORY inserts and first answers to the notification fan-out workflow',
+      roleArn: this.role.roleArn,
+      source: props.streamArn,
+      sourceParameters: {
+        dynamoDbStreamParameters: {
+          startingPosition: 'LATEST',
+          batchSize: props.batchSize ?? 10,
+          maximumBatchingWindowInSeconds: (props.maximumBatchingWindow ?? Duration.seconds(0)).toSeconds(),
+          parallelizationFactor: props.parallelizationFactor ?? 1,
+          maximumRetryAttempts: props.maximumRetryAttempts ?? 3,
+          maximumRecordAgeInSeconds: (props.maximumRecordAge ?? Duration.hours(6)).toSeconds(),
+          onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
+          deadLetterConfig: { arn: props.deadLetterQueue.queueArn },
+        },
+        filterCriteria: pipeFilterCriteria(),
+      },
+      target: props.stateMachine.stateMachineArn,
+      targetParameters: {
+        stepFunctionStateMachineParameters: { invocationType: 'REQUEST_RESPONSE' },
+      },
+      logConfiguration: {
+        level: props.logLevel ?? 'ERROR',
+        includeExecutionData: ['ALL'],
+        cloudwatchLogsLogDestination: { logGroupArn: this.logGroup.logGroupArn },
+      },
+    });
+    // The role's policy must exist before the pipe starts polling, or the first polls are denied.
+    this.pipe.node.addDependency(this.role);
+  }
+}

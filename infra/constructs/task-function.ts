@@ -1,0 +1,110 @@
+import * as path from 'node:path';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Where the task handlers live: `tasks/<name>/handler.ts`. */
+export const TASKS_DIR = path.join(__dirname, '..', '..', 'tasks');
+
+export interface TaskFunctionProps {
+  /** Folder name under `tasks/`; the entry is `tasks/<taskName>/handler.ts`, export `handler`. */
+  readonly taskName: string;
+  /** Environment of the handler, on top of `LOG_LEVEL` and `NODE_OPTIONS`. */
+  readonly environment?: Record<string, string>;
+  /**
+   * Maximum run time of one invocation.
+   *
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Memory; on Lambda it also buys CPU.
+   *
+   * @default 256
+   */
+  readonly memorySize?: number;
+  /**
+   * Retention of the function's own log group.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Threshold of the shared structured logger (`tasks/shared/logger.ts`).
+   *
+   * @default 'INFO'
+   */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+}
+
+/**
+ * One task Lambda with the project's defaults: Node.js 22 on arm64, bundled by the local esbuild
+ * (no Docker), X-Ray active tracing, its own log group with a retention, and its own role that
+ * starts with nothing but writing to that log group. Callers add exactly what the task needs.
+ */
+export class TaskFunction extends Construct {
+  public readonly function: NodejsFunction;
+  public readonly role: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: TaskFunctionProps) {
+    super(scope, id);
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    // An explicit role instead of the default one: the default attaches the managed
+    // AWSLambdaBasicExecutionRole, which may write to any log group in the account.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `convo-notify task ${props.taskName}: writes its own log group, plus the grants of its task`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: path.join(TASKS_DIR, props.taskName, 'handler.ts'),
+      handler: 'handler',
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(10),
+      role: this.role,
+      logGroup: this.logGroup,
+      tracing: lambda.Tracing.ACTIVE,
+      description: `convo-notify task: ${props.taskName}`,
+      environment: {
+        LOG_LEVEL: props.logLevel ?? 'INFO',
+        // Stack traces point into the TypeScript sources through the bundled source map.
+        NODE_OPTIONS: '--enable-source-maps',
+        ...props.environment,
+      },
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        keepNames: true,
+        target: 'node22',
+        format: OutputFormat.CJS,
+        forceDockerBundling: false,
+        // The AWS SDK is bundled rather than taken from the runtime, so production runs the
+        // exact client versions the tests ran against (package-lock.json).
+        externalModules: [],
+      },
+    });
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Pinned to nodejs22.x on purpose: the handlers are bundled for Node 22 LTS (esbuild target node22), a runtime Lambda supports into 2027; moving to nodejs24.x is a deliberate, tested upgrade of the project, not something a library bump should do silently.',
+    });
+    Validations.of(this.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so AWS requires Resource "*".',
+    });
+  }
+}

@@ -1,0 +1,73 @@
+import { Duration } from 'aws-cdk-lib';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { Presence } from './presence';
+import { RecipientsDatabase } from './recipients-database';
+import { TaskFunction } from './task-function';
+
+export interface WorkflowTasksProps {
+  /** Where `resolve-recipients` queries devices. */
+  readonly database: RecipientsDatabase;
+  /** Where `check-presence` reads presence. */
+  readonly presence: Presence;
+  /** `<prefix>-inbox-`, so that `resolve-recipients` skips client ids that cannot name an inbox. */
+  readonly inboxQueueNamePrefix: string;
+  /**
+   * Devices per `ResolveRecipients` page. 100 devices keep a page well inside the 256 KiB state
+   * payload limit.
+   *
+   * @default 100
+   */
+  readonly recipientsPageSize?: number;
+  /**
+   * Retention of the task log groups.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * The task Lambdas the state machine invokes, each with exactly the access its contract
+ * (`docs/workflow-contract.md`) needs:
+ * - `normalize-record`: pure function of its input, no AWS access at all;
+ * - `resolve-recipients`: `rds-data:ExecuteStatement` on the recipients cluster and its secret;
+ * - `check-presence`: `dynamodb:BatchGetItem` on PRESENCE.
+ */
+export class WorkflowTasks extends Construct {
+  public readonly normalizeRecord: TaskFunction;
+  public readonly resolveRecipients: TaskFunction;
+  public readonly checkPresence: TaskFunction;
+
+  constructor(scope: Construct, id: string, props: WorkflowTasksProps) {
+    super(scope, id);
+
+    this.normalizeRecord = new TaskFunction(this, 'NormalizeRecord', {
+      taskName: 'normalize-record',
+      logRetention: props.logRetention,
+    });
+
+    this.resolveRecipients = new TaskFunction(this, 'ResolveRecipients', {
+      taskName: 'resolve-recipients',
+      // One Data API call per page; a paused Aurora answers DatabaseResumingException quickly,
+      // so the time goes to slow queries, not to waiting for the resume.
+      timeout: Duration.seconds(30),
+      environment: {
+        DB_CLUSTER_ARN: props.database.clusterArn,
+        DB_SECRET_ARN: props.database.secretArn,
+        DB_NAME: props.database.databaseName,
+        PAGE_SIZE: String(props.recipientsPageSize ?? 100),
+        INBOX_QUEUE_NAME_PREFIX: props.inboxQueueNamePrefix,
+      },
+      logRetention: props.logRetention,
+    });
+    props.database.grantQuery(this.resolveRecipients.role);
+
+    this.checkPresence = new TaskFunction(this, 'CheckPresence', {
+      taskName: 'check-presence',
+      environment: { PRESENCE_TABLE_NAME: props.presence.table.tableName },
+      logRetention: props.logRetention,
+    });
+    props.presence.grantPresenceLookup(this.checkPresence.role);
+  }
+}

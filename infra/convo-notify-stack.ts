@@ -1,0 +1,128 @@
+import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import type { ConvoNotifyConfig } from './config';
+import { ConvoHistoryTable } from './constructs/convo-history-table';
+import { Inboxes } from './constructs/inboxes';
+import { NotificationTopics } from './constructs/notification-topics';
+import { NotificationWorkflow } from './constructs/notification-workflow';
+import { OperationsAlarms } from './constructs/operations-alarms';
+import { Presence } from './constructs/presence';
+import { RecipientsDatabase } from './constructs/recipients-database';
+import { StreamPipe } from './constructs/stream-pipe';
+import { WorkflowTasks } from './constructs/workflow-tasks';
+
+export interface ConvoNotifyStackProps extends StackProps {
+  /** The validated app configuration (`readConfig`). */
+  readonly config: ConvoNotifyConfig;
+  /**
+   * Retention of every log group the stack creates.
+   *
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+}
+
+/**
+ * convo-notify: CONVO_HISTORY stream → EventBridge Pipe → Express state machine → SNS topics,
+ * Aurora Data API recipients, IoT push and SQS inboxes; plus the IoT presence path.
+ *
+ * Environment-agnostic: nothing is looked up at synth time, so `cdk synth` works offline and the
+ * same template deploys to any account and region.
+ */
+export class ConvoNotifyStack extends Stack {
+  public readonly convoHistory: ConvoHistoryTable;
+  public readonly inboxes: Inboxes;
+  public readonly topics: NotificationTopics;
+  public readonly database: RecipientsDatabase;
+  public readonly presence: Presence;
+  public readonly tasks: WorkflowTasks;
+  public readonly workflow: NotificationWorkflow;
+  public readonly streamPipe: StreamPipe;
+  public readonly alarms: OperationsAlarms;
+
+  constructor(scope: Construct, id: string, props: ConvoNotifyStackProps) {
+    super(scope, id, {
+      description: 'convo-notify: push notifications for CONVO_HISTORY messages (pipe, Express workflow, IoT, SQS inboxes)',
+      ...props,
+    });
+    const { config } = props;
+    const logRetention = props.logRetention;
+    Tags.of(this).add('project', 'convo-notify');
+    Tags.of(this).add('convo-notify:prefix', config.prefix);
+
+    this.convoHistory = new ConvoHistoryTable(this, 'ConvoHistory', { existing: config.existingTable });
+
+    this.inboxes = new Inboxes(this, 'Inboxes', {
+      prefix: config.prefix,
+      inboxRetention: Duration.days(config.inboxRetentionDays),
+    });
+
+    this.topics = new NotificationTopics(this, 'Topics');
+
+    this.database = new RecipientsDatabase(this, 'RecipientsDatabase', {
+      prefix: config.prefix,
+      databaseName: config.dbName,
+      existing: config.existingDatabase,
+      logRetention,
+    });
+
+    this.presence = new Presence(this, 'Presence', { prefix: config.prefix, logRetention });
+
+    this.tasks = new WorkflowTasks(this, 'Tasks', {
+      database: this.database,
+      presence: this.presence,
+      inboxQueueNamePrefix: this.inboxes.inboxQueueNamePrefix,
+      recipientsPageSize: config.recipientsPageSize,
+      logRetention,
+    });
+
+    this.workflow = new NotificationWorkflow(this, 'Workflow', {
+      prefix: config.prefix,
+      tasks: this.tasks,
+      topics: this.topics,
+      inboxes: this.inboxes,
+      logRetention,
+    });
+
+    this.streamPipe = new StreamPipe(this, 'StreamPipe', {
+      prefix: config.prefix,
+      streamArn: this.convoHistory.streamArn,
+      stateMachine: this.workflow.stateMachine,
+      deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
+      batchSize: config.pipeBatchSize,
+      parallelizationFactor: config.pipeParallelization,
+      logRetention,
+    });
+
+    this.alarms = new OperationsAlarms(this, 'Alarms', {
+      prefix: config.prefix,
+      stateMachine: this.workflow.stateMachine,
+      queues: {
+        'pipe-dlq': this.inboxes.pipeDeadLetterQueue,
+        'presence-rule-errors': this.presence.ruleErrorQueue,
+        quarantine: this.inboxes.quarantineQueue,
+        unrouted: this.inboxes.unroutedQueue,
+      },
+    });
+
+    const output = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description });
+    output('ConvoHistoryTableName', this.convoHistory.table.tableName, 'the table whose stream feeds the pipe');
+    output('StateMachineArn', this.workflow.stateMachine.stateMachineArn, 'the notification fan-out workflow');
+    output('PipeArn', this.streamPipe.pipe.attrArn, 'CONVO_HISTORY stream to workflow');
+    output('PipeDeadLetterQueueUrl', this.inboxes.pipeDeadLetterQueue.queueUrl, 'batches the pipe gave up on');
+    output('QuarantineQueueUrl', this.inboxes.quarantineQueue.queueUrl, 'records that failed validation');
+    output('UnroutedQueueUrl', this.inboxes.unroutedQueue.queueUrl, 'notifications without recipients');
+    output('InboxQueueUrlPrefix', this.inboxes.inboxQueueUrlPrefix, 'inbox URL = prefix + clientId + .fifo');
+    output('DirectTopicArn', this.topics.topics.direct.topicArn, 'messages with an assigned agent');
+    output('TeamTopicArn', this.topics.topics.team.topicArn, 'messages for a team');
+    output('SenderTopicArn', this.topics.topics.sender.topicArn, 'messages for the agents subscribed to the sender');
+    output('PresenceTableName', this.presence.table.tableName, 'clientId to connected / disconnected');
+    output('PresenceRuleErrorQueueUrl', this.presence.ruleErrorQueue.queueUrl, 'lifecycle events record-presence could not take');
+    output('AgentDevicePolicyName', this.presence.devicePolicy.ref, 'IoT policy to attach to AgentCRM device certificates');
+    output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
+    output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');
+    output('RecipientsDatabaseName', this.database.databaseName, 'database that holds the recipients schema');
+  }
+}

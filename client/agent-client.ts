@@ -49,6 +49,13 @@ export interface AgentClientOptions {
   reconnect?: ReconnectOptions;
   /** The device's SQS inbox. Without it the client only gets pushes (no catch-up). */
   inbox?: InboxOptions;
+  /**
+   * While online, drain the inbox again this often, in ms. The workflow sees a device online from
+   * the broker's connect event, before the device has subscribed: a push in that moment is lost
+   * and only its inbox copy remains, written after the connect-time drain. The periodic drain
+   * finds it. Default 30000; 0 turns it off.
+   */
+  inboxPollIntervalMs?: number;
   /** Where `claim` writes: the CONVO_HISTORY table. Without it `claim` throws `InvalidClientOptionsError`. */
   claim?: { dynamodb: DynamoDBClient; tableName: string; now?: () => Date };
   /** A state to start from (e.g. one kept from an earlier session). Default empty. */
@@ -88,6 +95,7 @@ const OptionsSchema = z.object({
   agentId: z.string().min(1),
   brokerUrl: z.union([z.string().min(1), z.custom<() => Promise<string>>((v) => typeof v === 'function', 'must be a function')]),
   keepaliveSeconds: z.number().int().min(0).max(65535).optional(),
+  inboxPollIntervalMs: z.number().int().min(0).optional(),
   connectTimeoutMs: z.number().int().positive().optional(),
   reconnect: z
     .object({
@@ -138,6 +146,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
   private drainAbort?: AbortController;
   private drainFailures = 0;
   private drainRetryTimer?: ReturnType<typeof setTimeout>;
+  private pollTimer?: ReturnType<typeof setInterval>;
   private readonly random: () => number;
 
   constructor(private readonly options: AgentClientOptions) {
@@ -191,6 +200,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.drainRetryTimer);
+    clearInterval(this.pollTimer);
     this.drainAbort?.abort();
     const client = this.mqtt;
     this.mqtt = undefined;
@@ -323,6 +333,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       if (!this.online) {
         this.online = true;
         this.emit('presence', { state: 'online', at: new Date() });
+        this.startInboxPolling();
       }
       // Catch-up after subscribing: anything pushed from now on arrives by push, anything before is in the inbox.
       void this.drainInbox();
@@ -347,7 +358,15 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     this.scheduleReconnect();
   }
 
+  private startInboxPolling(): void {
+    const interval = this.options.inboxPollIntervalMs ?? 30_000;
+    clearInterval(this.pollTimer);
+    if (!this.inbox || interval <= 0) return;
+    this.pollTimer = setInterval(() => void this.drainInbox(), interval);
+  }
+
   private setOffline(reason: string): void {
+    clearInterval(this.pollTimer);
     if (!this.online) return;
     this.online = false;
     this.emit('presence', { state: 'offline', at: new Date(), reason });

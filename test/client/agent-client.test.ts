@@ -276,6 +276,30 @@ describe('AgentClient with a real MQTT broker (aedes) and local SQS', () => {
     await up;
   });
 
+  it('drains its inbox again while online, finding a notification whose push it missed', async () => {
+    const d1 = world.client('dev-1', { inboxPollIntervalMs: 100 });
+    const ready = drained(d1);
+    d1.start();
+    await ready;
+    const seen = waitFor(d1, 'new');
+    // Only the inbox copy exists: the push went out before the device had subscribed.
+    await world.sendToInbox('dev-1', created('m-missed'));
+    expect((await seen).messageId).toBe('m-missed');
+    await waitUntil('the inbox copy deleted after the fold', () => world.inboxBodies('dev-1').length === 0);
+  });
+
+  it('does not poll its inbox when polling is turned off', async () => {
+    const d1 = world.client('dev-1', { inboxPollIntervalMs: 0 });
+    const ready = drained(d1);
+    d1.start();
+    await ready;
+    const r1 = record(d1);
+    await world.sendToInbox('dev-1', created('m-later'));
+    await sleep(300);
+    expect(r1.of('new')).toEqual([]);
+    expect(d1.isNew('m-later')).toBe(false);
+  });
+
   it('treats an inbox queue that does not exist yet as empty', async () => {
     const d1 = world.client('dev-1', {
       inbox: { sqs: world.sqsClient, queueName: 'convo-notify-inbox-brand-new.fifo', waitTimeSeconds: 0 },

@@ -1,0 +1,49 @@
+import { api } from './api';
+import { renderAgents } from './devices';
+import { h, replaceChildren } from './dom';
+import { ExecutionsView } from './executions';
+import { renderPostForm } from './post-form';
+import type { ExecutionSummary } from './types';
+
+/** The dashboard page: agents' devices, the message form, and the executions view. */
+
+const byId = (id: string): HTMLElement => {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`the page has no #${id}`);
+  return el;
+};
+
+const start = async () => {
+  const [config, definition] = await Promise.all([api.config(), api.definition()]);
+
+  replaceChildren(
+    byId('stack-info'),
+    h('span', {}, 'tenant ', h('code', {}, config.tenantId)),
+    h('span', {}, 'MQTT ', h('code', {}, config.endpoints.mqttWs)),
+    h('span', {}, 'SQS ', h('code', {}, config.endpoints.sqs)),
+    h('span', {}, 'DynamoDB ', h('code', {}, config.endpoints.dynamodb)),
+  );
+
+  const panels = renderAgents(byId('agents'), config);
+  window.addEventListener('pagehide', () => {
+    for (const p of panels) void p.stop();
+  });
+
+  const executions = new ExecutionsView(byId('execution-list'), byId('execution-detail'), definition);
+  renderPostForm(byId('post'), config, () => undefined);
+
+  const events = new EventSource('/api/events');
+  events.addEventListener('execution', (e) => executions.add(JSON.parse((e as MessageEvent<string>).data) as ExecutionSummary));
+  // (Re)connected: executions that finished while the stream was down are in the list.
+  events.addEventListener('open', () => void executions.reload());
+  events.addEventListener('error', () => document.body.classList.toggle('disconnected', events.readyState !== EventSource.OPEN));
+  events.addEventListener('open', () => document.body.classList.remove('disconnected'));
+
+  document.body.dataset.ready = 'true';
+};
+
+start().catch((err: unknown) => {
+  console.error(err);
+  replaceChildren(byId('fatal'), `The dashboard could not start: ${(err as Error).message}`);
+  byId('fatal').hidden = false;
+});

@@ -1,0 +1,72 @@
+/**
+ * The dashboard's JSON API, shared by the server (Node) and the page (browser bundle), so both
+ * sides are checked against one shape. Type-only: nothing here runs.
+ */
+import type { ExecutionRecord } from '../workflow-runner';
+
+export type { ExecutionRecord, StateEvent } from '../workflow-runner';
+
+export interface DashboardAgent {
+  agentId: string;
+  name: string;
+  devices: string[];
+  teams: string[];
+  follows: string[];
+}
+
+/** GET /api/config: everything the page needs to act as the agents' devices against the local stack. */
+export interface DashboardConfig {
+  region: string;
+  tenantId: string;
+  endpoints: { mqttWs: string; sqs: string; dynamodb: string };
+  /** The local endpoints accept any credentials; the SDK still wants some to sign with. */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  tables: { convoHistory: string; presence: string };
+  /** Inbox queue name = `<inboxQueueNamePrefix><clientId>.fifo`. */
+  inboxQueueNamePrefix: string;
+  agents: DashboardAgent[];
+  teams: { teamId: string; members: string[] }[];
+  /** Senders some agents follow (the `sender` topic). */
+  senders: { senderId: string; followers: string[] }[];
+}
+
+export type Audience = 'sender' | 'team' | 'assigned';
+
+/** POST /api/messages body. */
+export interface PostMessageRequest {
+  audience: Audience;
+  body: string;
+  /** Required for audience `sender`; the customer who writes, otherwise (default `customer-web`). */
+  senderId?: string;
+  teamId?: string;
+  assignedAgentId?: string;
+  channel?: string;
+  /** Continue an existing conversation; a new one when absent. */
+  conversationId?: string;
+}
+
+export interface PostMessageResponse {
+  conversationId: string;
+  messageId: string;
+  createdAt: string;
+  item: Record<string, unknown>;
+}
+
+export interface ApiError {
+  error: string;
+  message: string;
+  issues?: { field: string; message: string }[];
+}
+
+/** What the executions list shows: the record without its (possibly large) events and output. */
+export interface ExecutionSummary {
+  name: string;
+  status: ExecutionRecord['status'];
+  startedAt: number;
+  durationMs?: number;
+  replayOf?: string;
+  error?: ExecutionRecord['error'];
+  path: string[];
+  /** The stream records of the batch, as keys and event names. */
+  records: { eventName: string; conversationId?: string; messageId?: string }[];
+}

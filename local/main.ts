@@ -1,0 +1,207 @@
+import './promise-with-resolvers';
+import { parseArgs } from 'node:util';
+import { startDashboard, type Dashboard } from './dashboard/server';
+import { listen, PortInUseError } from './listen';
+import { startLocalStack, type LocalPorts, type LocalStack } from './stack';
+
+/**
+ * `npm start`: the whole flow on embedded engines (local/stack.ts) and the dashboard on top of it.
+ * Every port can be chosen by flag or environment variable; 0 picks a free one.
+ */
+
+export const DEFAULT_DASHBOARD_PORT = 4280;
+
+/** Flag → [environment variable, stack port key (none for the dashboard), what it is]. */
+const PORTS = {
+  port: ['CONVO_PORT', undefined, 'the dashboard'],
+  'mqtt-port': ['CONVO_MQTT_PORT', 'mqtt', 'MQTT over TCP'],
+  'mqtt-ws-port': ['CONVO_MQTT_WS_PORT', 'mqttWs', 'MQTT over WebSocket'],
+  'sqs-port': ['CONVO_SQS_PORT', 'sqs', 'the SQS endpoint'],
+  'sns-port': ['CONVO_SNS_PORT', 'sns', 'the SNS endpoint'],
+  'iot-data-port': ['CONVO_IOT_DATA_PORT', 'iotData', 'the IoT data endpoint'],
+  'dynamodb-port': ['CONVO_DYNAMODB_PORT', 'dynamodb', 'the DynamoDB endpoint'],
+  'data-api-port': ['CONVO_DATA_API_PORT', 'dataApi', 'the RDS Data API endpoint'],
+} as const satisfies Record<string, readonly [string, keyof LocalPorts | undefined, string]>;
+
+type PortFlag = keyof typeof PORTS;
+
+export const USAGE = [
+  'Usage: npm start -- [options]',
+  '',
+  'Starts the local convo-notify stack (PGlite + Data API, DynamoDB with a stream, the pipe, the real',
+  'workflow and task handlers, an MQTT broker, SQS/SNS/IoT endpoints) and the dashboard.',
+  '',
+  'Options (each also read from the environment variable shown; 0 = any free port):',
+  ...Object.entries(PORTS).map(
+    ([flag, [env, key, what]]) => `  --${flag.padEnd(15)} ${env.padEnd(21)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
+  ),
+  `  ${'--verbose'.padEnd(39)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
+  `  ${'--help'.padEnd(39)} this text`,
+].join('\n');
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export interface MainOptions {
+  dashboardPort: number;
+  ports: LocalPorts;
+  verbose: boolean;
+  help: boolean;
+}
+
+const parsePort = (value: string, source: string): number => {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new UsageError(`${source} must be a port number from 0 to 65535, got "${value}"`);
+  return Number(value);
+};
+
+/** Flags win over environment variables, which win over the defaults. */
+export const parseOptions = (argv: string[], env: NodeJS.ProcessEnv): MainOptions => {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        ...Object.fromEntries(Object.keys(PORTS).map((flag) => [flag, { type: 'string' as const }])),
+        verbose: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const options: MainOptions = { dashboardPort: DEFAULT_DASHBOARD_PORT, ports: {}, verbose: values.verbose === true, help: values.help === true };
+  for (const [flag, [envName, key]] of Object.entries(PORTS) as [PortFlag, (typeof PORTS)[PortFlag]][]) {
+    const fromFlag = values[flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[envName];
+    if (raw === undefined || raw === '') continue;
+    const port = parsePort(raw, typeof fromFlag === 'string' ? `--${flag}` : envName);
+    if (key === undefined) options.dashboardPort = port;
+    else options.ports[key] = port;
+  }
+  return options;
+};
+
+/**
+ * Tries every port given explicitly before the slow start-up (PGlite takes seconds), so a busy
+ * port is reported at once. Binding can still fail later (a race), and is reported the same way.
+ */
+export const probePorts = async (options: MainOptions): Promise<void> => {
+  const wanted: [number, string][] = [[options.dashboardPort, PORTS.port[2]]];
+  for (const [, key, what] of Object.values(PORTS)) if (key && options.ports[key]) wanted.push([options.ports[key]!, what]);
+  for (const [port, what] of wanted) {
+    if (port === 0) continue;
+    const probe = await listen(() => undefined, port, what);
+    await probe.close();
+  }
+};
+
+const banner = (stack: LocalStack, dashboard: Dashboard, seconds: string): string => {
+  const rows: [string, string][] = [
+    ['Dashboard', dashboard.url],
+    ['MQTT (TCP)', stack.endpoints.mqtt],
+    ['MQTT (WebSocket)', stack.endpoints.mqttWs],
+    ['SQS', stack.endpoints.sqs],
+    ['SNS', stack.endpoints.sns],
+    ['IoT data', stack.endpoints.iotData],
+    ['DynamoDB', stack.endpoints.dynamodb],
+    ['RDS Data API', stack.endpoints.dataApi],
+  ];
+  return [
+    '',
+    `convo-notify local stack is running (started in ${seconds} s)`,
+    '',
+    ...rows.map(([what, url]) => `  ${what.padEnd(18)}${url}`),
+    '',
+    `  CONVO_HISTORY table ${stack.config.convoHistoryTable}; tenant ${stack.config.tenantId}; agents ${stack.seed.agents.map((a) => a.agentId).join(', ')}`,
+    '',
+    `Open ${dashboard.url} — press Ctrl-C to stop.`,
+    '',
+  ].join('\n');
+};
+
+export const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void> => {
+  let options: MainOptions;
+  try {
+    options = parseOptions(argv, env);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+  if (options.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  // The task handlers log every record at INFO; in a terminal that drowns the progress lines.
+  env.LOG_LEVEL ??= options.verbose ? 'INFO' : 'WARN';
+
+  const started = Date.now();
+  const progress = (message: string) => console.log(`  · ${message}`);
+  // Everything is in memory and the OS frees the ports, so an interrupted start-up can just exit.
+  const interruptStartup = () => {
+    console.log('\ninterrupted during start-up');
+    process.exit(130);
+  };
+  process.on('SIGINT', interruptStartup);
+  process.on('SIGTERM', interruptStartup);
+
+  console.log('starting the convo-notify local stack');
+  let stack: LocalStack | undefined;
+  let dashboard: Dashboard;
+  try {
+    await probePorts(options);
+    stack = await startLocalStack({ ports: options.ports, log: progress });
+    dashboard = await startDashboard({ stack, port: options.dashboardPort, log: progress });
+  } catch (err) {
+    await stack?.stop().catch(() => undefined);
+    if (err instanceof PortInUseError) {
+      const flag = Object.entries(PORTS).find(([, [, key]]) => (key ? options.ports[key] : options.dashboardPort) === err.port);
+      const hint = flag ? `; choose another with --${flag[0]} or ${flag[1][0]} (0 = any free port)` : '';
+      console.error(`\nerror: port ${err.port} for ${flag?.[1][2] ?? 'a local endpoint'} is already in use${hint}`);
+    } else {
+      console.error('\nerror: the local stack could not start:', err);
+    }
+    process.exit(1);
+  }
+  process.off('SIGINT', interruptStartup);
+  process.off('SIGTERM', interruptStartup);
+  console.log(banner(stack, dashboard, ((Date.now() - started) / 1000).toFixed(1)));
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.log(`\n${signal} again: exiting without waiting`);
+      process.exit(130);
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping`);
+    // Sockets left open by a browser tab must not keep the process alive forever.
+    const force = setTimeout(() => {
+      console.error('error: the stack did not stop within 10 s; exiting anyway');
+      process.exit(1);
+    }, 10_000);
+    force.unref();
+    dashboard
+      .close()
+      .then(() => stack!.stop())
+      .then(
+        () => {
+          console.log('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          console.error('error while stopping:', err);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+};
+
+if (require.main === module) void main(process.argv.slice(2), process.env);

@@ -153,7 +153,7 @@ export const dashboardConfig = (stack: LocalStack): DashboardConfig => {
     region: stack.config.region,
     tenantId: stack.config.tenantId,
     endpoints: { mqttWs: stack.endpoints.mqttWs, sqs: stack.endpoints.sqs, dynamodb: stack.endpoints.dynamodb },
-    credentials: { ...LOCAL_CREDENTIALS },
+    credentials: { accessKeyId: LOCAL_CREDENTIALS.accessKeyId, secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey },
     tables: { convoHistory: stack.config.convoHistoryTable, presence: stack.config.presenceTable },
     inboxQueueNamePrefix: stack.config.inboxQueueNamePrefix,
     agents,

@@ -149,11 +149,11 @@ export const handler = async (event: unknown): Promise<RecordPresenceOutput> => 
   } catch (error) {
     // By name: a second copy of the SDK in a bundle would defeat instanceof.
     if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
-      logger.info('stale lifecycle event dropped: the item already holds a newer one', { clientId, state, versionNumber, timestamp });
+      logger.info('stale lifecycle event dropped: the item already holds a newer one', { clientId, state, versionNumber, eventTimestamp: timestamp });
       return { clientId, state, applied: false };
     }
     throw error;
   }
-  logger.info('presence recorded', { clientId, state, versionNumber, timestamp });
+  logger.info('presence recorded', { clientId, state, versionNumber, eventTimestamp: timestamp });
   return { clientId, state, applied: true };
 };

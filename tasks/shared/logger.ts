@@ -20,7 +20,8 @@ export const createLogger = (service: string): Logger => {
   const write = (level: Level, message: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[level] < threshold) return;
     const entry: Record<string, unknown> = { level, service, message, timestamp: new Date().toISOString() };
-    for (const [key, value] of Object.entries(fields)) entry[key] = serialise(value);
+    // A field never replaces level, service, message or timestamp, which log queries rely on.
+    for (const [key, value] of Object.entries(fields)) entry[key in entry ? `field_${key}` : key] = serialise(value);
     const line = JSON.stringify(entry);
     if (level === 'ERROR' || level === 'WARN') console.error(line);
     else console.log(line);

@@ -1,4 +1,4 @@
-import { DescribeTableCommand, DynamoDBClient, GetItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DescribeTableCommand, DynamoDBClient, GetItemCommand, type AttributeValue, type CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,6 +36,20 @@ export interface DynamoDbStreamRecord {
   };
   eventSourceARN: string;
 }
+
+/** CONVO_HISTORY's key schema (as the CDK stack declares it), for local tables of that shape. */
+export const convoHistoryTableInput = (tableName: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [
+    { AttributeName: 'conversationId', AttributeType: 'S' },
+    { AttributeName: 'messageId', AttributeType: 'S' },
+  ],
+  KeySchema: [
+    { AttributeName: 'conversationId', KeyType: 'HASH' },
+    { AttributeName: 'messageId', KeyType: 'RANGE' },
+  ],
+});
 
 const SUPPORTED = new Set([
   'CreateTable',

@@ -5,7 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { passesPipeFilter } from '../infra/pipe-filter';
 import { startBroker, type LocalBroker } from './broker';
 import { LocalDataApi } from './data-api/server';
-import { LocalDynamoDb } from './dynamodb';
+import { convoHistoryTableInput, LocalDynamoDb } from './dynamodb';
 import { attachIotLifecycleEvents, type LifecycleAdapter } from './iot-lifecycle';
 import { LocalIotData } from './iot-data';
 import { listen } from './listen';
@@ -114,18 +114,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const convoHistoryTable = `${prefix}-CONVO_HISTORY`;
     const presenceTable = `${prefix}-PRESENCE`;
     await ddb.send(
-      new CreateTableCommand({
-        TableName: convoHistoryTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'conversationId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'conversationId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-      }),
+      new CreateTableCommand(convoHistoryTableInput(convoHistoryTable)),
     );
     await ddb.send(
       new CreateTableCommand({

@@ -8,7 +8,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { LocalDynamoDb, type DynamoDbStreamRecord } from '../../local/dynamodb';
+import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../../local/dynamodb';
 import { listen, type Listening } from '../../local/listen';
 
 describe('local DynamoDB with a NEW_AND_OLD_IMAGES stream', () => {
@@ -24,18 +24,7 @@ describe('local DynamoDB with a NEW_AND_OLD_IMAGES stream', () => {
     endpoint = await listen(db.handle);
     client = new DynamoDBClient({ endpoint: endpoint.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
     await client.send(
-      new CreateTableCommand({
-        TableName: 'CONVO_HISTORY',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'conversationId', AttributeType: 'S' },
-          { AttributeName: 'messageId', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'conversationId', KeyType: 'HASH' },
-          { AttributeName: 'messageId', KeyType: 'RANGE' },
-        ],
-      }),
+      new CreateTableCommand(convoHistoryTableInput('CONVO_HISTORY')),
     );
     streamArn = db.enableStream('CONVO_HISTORY');
     records = [];

@@ -89,6 +89,7 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       streamArn: this.convoHistory.streamArn,
       stateMachine: this.workflow.stateMachine,
+      enrichment: this.tasks.normalizeBatch.function,
       deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
       batchSize: config.pipeBatchSize,
       parallelizationFactor: config.pipeParallelization,

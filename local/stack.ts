@@ -3,9 +3,10 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { PGlite } from '@electric-sql/pglite';
 import { passesPipeFilter } from '../infra/pipe-filter';
+import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, type BatchEntry } from '../tasks/shared/enrichment';
 import { startBroker, type LocalBroker } from './broker';
 import { LocalDataApi } from './data-api/server';
-import { convoHistoryTableInput, LocalDynamoDb } from './dynamodb';
+import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from './dynamodb';
 import { attachIotLifecycleEvents, type LifecycleAdapter } from './iot-lifecycle';
 import { LocalIotData } from './iot-data';
 import { listen } from './listen';
@@ -70,7 +71,7 @@ export interface LocalStack {
   broker: LocalBroker;
   dynamodb: LocalDynamoDb;
   dataApi: LocalDataApi;
-  pipe: LocalPipe;
+  pipe: LocalPipe<DynamoDbStreamRecord, BatchEntry[]>;
   runner: WorkflowRunner;
   lifecycle: LifecycleAdapter;
   /** Writes a CONVO_HISTORY item through the local DynamoDB endpoint, as the chat product does. */
@@ -164,7 +165,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     });
     /* eslint-disable @typescript-eslint/no-require-imports */
     const handlers = {
-      normalize: (require('../tasks/normalize-record/handler') as { handler: LambdaHandler }).handler,
+      normalizeBatch: (require('../tasks/normalize-batch/handler') as { handler: LambdaHandler }).handler,
       resolve: (require('../tasks/resolve-recipients/handler') as { handler: LambdaHandler }).handler,
       presence: (require('../tasks/check-presence/handler') as { handler: LambdaHandler }).handler,
       recordPresence: (require('../tasks/record-presence/handler') as { handler: LambdaHandler }).handler,
@@ -184,7 +185,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     };
     const runner = new WorkflowRunner({
       substitutions: {
-        NormalizeRecordFunctionArn: fn('normalize-record'),
         ResolveRecipientsFunctionArn: fn('resolve-recipients'),
         CheckPresenceFunctionArn: fn('check-presence'),
         DirectTopicArn: topicArns.direct,
@@ -197,7 +197,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         InboxRetentionSeconds: '345600',
       },
       lambdas: {
-        [fn('normalize-record')]: handlers.normalize,
         [fn('resolve-recipients')]: handlers.resolve,
         [fn('check-presence')]: handlers.presence,
       },
@@ -211,14 +210,16 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
 
     const sqsClient = new SQSClient({ endpoint: sqsEndpoint.url, region: REGION, credentials: LOCAL_CREDENTIALS });
     started.push({ close: async () => sqsClient.destroy() });
-    const pipe = new LocalPipe({
+    const pipe = new LocalPipe<DynamoDbStreamRecord, BatchEntry[]>({
       filter: passesPipeFilter,
+      inputTemplate: (record) => applyInputTemplate(ENRICHMENT_INPUT_TEMPLATE, record),
+      enrichment: async (events) => (await handlers.normalizeBatch(events, {})) as BatchEntry[],
       batchSize: options.pipeBatchSize ?? 10,
       maximumBatchingWindowMs: options.pipeBatchingWindowMs ?? 20,
       maximumRetryAttempts: 3,
       bisectOnError: true,
-      target: async (batch) => {
-        const execution = await runner.run(batch);
+      target: async (entries: BatchEntry[]) => {
+        const execution = await runner.run(entries);
         if (execution.status === 'FAILED') {
           throw Object.assign(new Error(`${execution.error?.Error}: ${execution.error?.Cause}`), { name: 'ExecutionFailed' });
         }

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { pipeFilterCriteria } from '../../infra/pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE } from '../../tasks/shared/enrichment';
 import {
   DEFINITION_SUBSTITUTION_KEYS,
   NOTIFICATION_FANOUT_ASL,
@@ -109,13 +110,34 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('may read this stream, start this state machine synchronously and send to its DLQ: nothing else', () => {
+  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of tasks/shared/enrichment.ts', () => {
+    s.template.hasResourceProperties('AWS::Pipes::Pipe', {
+      Enrichment: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
+      EnrichmentParameters: { InputTemplate: ENRICHMENT_INPUT_TEMPLATE },
+    });
+  });
+
+  it('hands the enrichment only the keys, the new image and the old image key and handledBy, never the whole old image', () => {
+    const template = pipe().EnrichmentParameters.InputTemplate as string;
+    const paths = [...template.matchAll(/<\$\.([^>]+)>/g)].map((m) => m[1]).sort();
+    expect(paths).toEqual(
+      ['dynamodb.Keys', 'dynamodb.NewImage', 'dynamodb.OldImage.conversationId.S', 'dynamodb.OldImage.handledBy.S', 'dynamodb.SequenceNumber', 'eventID', 'eventName'].sort(),
+    );
+  });
+
+  it('may read this stream, invoke its enrichment, start this state machine synchronously and send to its DLQ: nothing else', () => {
     expect(roleStatements(s.template, id('AWS::IAM::Role', 'StreamPipeRole'))).toEqual([
       {
         Sid: 'ReadConvoHistoryStream',
         Effect: 'Allow',
         Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
         Resource: { 'Fn::GetAtt': [id('AWS::DynamoDB::Table', 'ConvoHistoryTable'), 'StreamArn'] },
+      },
+      {
+        Sid: 'NormalizeBatches',
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
       },
       {
         Sid: 'RunWorkflowSynchronously',
@@ -194,7 +216,6 @@ describe('NotificationWorkflow', () => {
 
   it('wires each placeholder to the right resource', () => {
     expect(stateMachine().DefinitionSubstitutions).toEqual({
-      NormalizeRecordFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeRecordFunction')),
       ResolveRecipientsFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksResolveRecipientsFunction')),
       CheckPresenceFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksCheckPresenceFunction')),
       DirectTopicArn: ref(id('AWS::SNS::Topic', 'TopicsDirectTopic')),
@@ -229,12 +250,13 @@ describe('NotificationWorkflow', () => {
     expect(asArray(bySid.InvokeTaskLambdas.Action)).toEqual(['lambda:InvokeFunction']);
     expect(bySid.InvokeTaskLambdas.Resource).toEqual(
       expect.arrayContaining(
-        ['TasksNormalizeRecordFunction', 'TasksResolveRecipientsFunction', 'TasksCheckPresenceFunction'].map((f) =>
+        ['TasksResolveRecipientsFunction', 'TasksCheckPresenceFunction'].map((f) =>
           arnOf(id('AWS::Lambda::Function', f)),
         ),
       ),
     );
-    expect(asArray(bySid.InvokeTaskLambdas.Resource)).toHaveLength(3);
+    // NormalizeBatch is the pipe's enrichment: the workflow never invokes it.
+    expect(asArray(bySid.InvokeTaskLambdas.Resource)).toHaveLength(2);
     expect(bySid.PublishToNotificationTopics).toMatchObject({ Action: 'sns:Publish' });
     expect(asArray(bySid.PublishToNotificationTopics.Resource)).toHaveLength(3);
     expect(bySid.UseNotificationTopicsKey).toMatchObject({
@@ -281,7 +303,7 @@ describe('NotificationWorkflow', () => {
 
 describe('task Lambdas', () => {
   const tasks = {
-    NormalizeRecord: { prefix: 'TasksNormalizeRecord', env: {} },
+    NormalizeBatch: { prefix: 'TasksNormalizeBatch', env: {} },
     ResolveRecipients: {
       prefix: 'TasksResolveRecipients',
       env: {
@@ -339,7 +361,7 @@ describe('task Lambdas', () => {
 
   it('are bundled by esbuild into one minified file each, with the error names kept', () => {
     const normalize = Object.values(s.template.findResources('AWS::Lambda::Function')).find(
-      (fn) => fn.Properties.Description === 'convo-notify task: normalize-record',
+      (fn) => fn.Properties.Description === 'convo-notify task: normalize-batch',
     )!;
     const assetDir = join(s.assemblyDir, `asset.${(normalize.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
     expect(readdirSync(assetDir).sort()).toEqual(['index.js', 'index.js.map']);
@@ -352,9 +374,9 @@ describe('task Lambdas', () => {
     }
   });
 
-  it('normalize-record may only write its log and traces', () => {
-    expect(roleStatements(s.template, id('AWS::IAM::Role', 'TasksNormalizeRecordRole'))).toEqual([
-      LOG_WRITE('TasksNormalizeRecordLogGroup'),
+  it('normalize-batch may only write its log and traces', () => {
+    expect(roleStatements(s.template, id('AWS::IAM::Role', 'TasksNormalizeBatchRole'))).toEqual([
+      LOG_WRITE('TasksNormalizeBatchLogGroup'),
       XRAY_WRITE,
     ]);
   });

@@ -127,12 +127,15 @@ const unmarshallKnown = (image: Record<string, unknown>): Record<string, unknown
   return item;
 };
 
+/** InvalidRecordError puts the field in front itself; zod's summary already starts with it. */
+const invalidFrom = (error: z.ZodError, prefix: string): InvalidRecordError => {
+  const { field, message } = describeZodError(error, prefix);
+  return new InvalidRecordError(message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message, field);
+};
+
 const parseItem = (image: Record<string, unknown>): ConvoHistoryItem => {
   const parsed = ConvoHistoryItemSchema.safeParse(unmarshallKnown(image));
-  if (!parsed.success) {
-    const { field, message } = describeZodError(parsed.error, 'NewImage');
-    throw new InvalidRecordError(message, field);
-  }
+  if (!parsed.success) throw invalidFrom(parsed.error, 'NewImage');
   return parsed.data;
 };
 
@@ -176,10 +179,7 @@ const envelopeOf = (item: ConvoHistoryItem, kind: NotificationKind, audience: Au
   };
   // The envelope is a contract with devices and the client library: it is checked on the way out too.
   const parsed = NotificationEnvelopeSchema.safeParse(candidate);
-  if (!parsed.success) {
-    const { field, message } = describeZodError(parsed.error, 'notification');
-    throw new InvalidRecordError(message, field);
-  }
+  if (!parsed.success) throw invalidFrom(parsed.error, 'notification');
   return parsed.data;
 };
 

@@ -246,6 +246,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
     const quarantine = await rejection(stream('insert-missing-createdAt'));
     expect(quarantine.field).toBe('NewImage.createdAt');
     expect(quarantine.reason).toMatch(/^NewImage\.createdAt: /);
+    expect(quarantine.reason).not.toMatch(/^NewImage\.createdAt: NewImage\.createdAt/);
   });
 
   it.each([

@@ -368,6 +368,22 @@ describe('task Lambdas', () => {
     expect(readFileSync(join(assetDir, 'index.js'), 'utf8')).toContain('InvalidRecordError');
   });
 
+  it('carry the text of every sql/recipients-*.sql file, comment header included, in the resolve-recipients bundle', () => {
+    const resolve = Object.values(s.template.findResources('AWS::Lambda::Function')).find(
+      (fn) => fn.Properties.Description === 'convo-notify task: resolve-recipients',
+    )!;
+    const assetDir = join(s.assemblyDir, `asset.${(resolve.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
+    const bundle = readFileSync(join(assetDir, 'index.js'), 'utf8');
+    const queryFiles = readdirSync(join(REPO_ROOT, 'sql')).filter((file) => /^recipients-.+\.sql$/.test(file));
+    expect(queryFiles.sort()).toEqual(['recipients-direct.sql', 'recipients-sender.sql', 'recipients-team.sql']);
+    for (const file of queryFiles) {
+      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8');
+      // The minifier quotes the text the shortest way: a template literal for a multi-line file.
+      const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
+      expect({ file, bundled }).toEqual({ file, bundled: true });
+    }
+  });
+
   it('have their own roles without managed policies (no AWSLambdaBasicExecutionRole)', () => {
     for (const role of Object.values(s.template.findResources('AWS::IAM::Role'))) {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();

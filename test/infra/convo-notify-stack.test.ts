@@ -405,11 +405,16 @@ describe('task Lambdas', () => {
     ]);
   });
 
-  it('record-presence may only UpdateItem on PRESENCE', () => {
+  it('record-presence may only read and update PRESENCE items and keep failed events on its failure queue', () => {
     expect(roleStatements(s.template, id('AWS::IAM::Role', 'PresenceRecordPresenceRole'))).toEqual([
       LOG_WRITE('PresenceRecordPresenceLogGroup'),
       XRAY_WRITE,
-      { Sid: 'RecordPresence', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: arnOf(presenceTable()) },
+      { Sid: 'RecordPresence', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(presenceTable()) },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Resource: arnOf(id('AWS::SQS::Queue', 'PresenceFailureQueue')),
+      },
     ]);
   });
 
@@ -465,7 +470,7 @@ describe('IAM least privilege across the stack', () => {
 describe('queues and topics', () => {
   it('encrypts every queue (SSE-SQS) and refuses non-TLS access to it', () => {
     const queues = s.template.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(4);
+    expect(Object.keys(queues)).toHaveLength(5);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
@@ -595,15 +600,17 @@ describe('Presence and IoT', () => {
     ]);
   });
 
-  it('lets only this rule invoke record-presence', () => {
-    s.template.resourceCountIs('AWS::Lambda::Permission', 1);
-    s.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      FunctionName: arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction')),
-      Principal: 'iot.amazonaws.com',
-      SourceArn: arnOf(id('AWS::IoT::TopicRule', 'PresenceLifecycleRule')),
-      SourceAccount: ref('AWS::AccountId'),
-    });
+  it('lets only the lifecycle and subscription rules invoke record-presence', () => {
+    s.template.resourceCountIs('AWS::Lambda::Permission', 2);
+    for (const rule of ['PresenceLifecycleRule', 'PresenceSubscriptionRule']) {
+      s.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction')),
+        Principal: 'iot.amazonaws.com',
+        SourceArn: arnOf(id('AWS::IoT::TopicRule', rule)),
+        SourceAccount: ref('AWS::AccountId'),
+      });
+    }
   });
 
   it('gives devices a policy to connect as their own thing and read only their own notify/ topic', () => {
@@ -675,7 +682,8 @@ describe('operations alarms', () => {
         Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsTimedOut' }) }) }),
       ]),
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted) and one on presence destination delivery failures.
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
   });
 });
 

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
-import { CLIENT_ID_PATTERN, type NotificationEnvelope } from '../tasks/shared/envelope';
+import { CLIENT_ID_PATTERN, type NotificationEnvelope } from '../contracts/envelope';
 import { claimMessage, type ClaimInput, type ClaimResult } from './claim';
 import { TypedEmitter } from './emitter';
 import { ConnectionError, InvalidClientOptionsError, SubscribeError } from './errors';

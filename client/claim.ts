@@ -1,6 +1,6 @@
 import { UpdateItemCommand, type AttributeValue, type DynamoDBClient, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { ConversationIdSchema, MessageIdSchema } from '../tasks/shared/envelope';
+import { ConversationIdSchema, MessageIdSchema } from '../contracts/envelope';
 import { ClaimFailedError, InvalidClaimInputError, InvalidClientOptionsError, MessageNotFoundError } from './errors';
 
 /**

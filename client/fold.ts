@@ -1,4 +1,4 @@
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 
 /**
  * The client fold (DESIGN §3 "Client fold"): notifications, from push and from the inbox, in any

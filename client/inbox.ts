@@ -6,7 +6,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError } from './errors';
 import { parseNotification } from './parse';
 

@@ -50,4 +50,4 @@ export {
 } from './fold';
 export { Inbox, type DrainHandlers, type DrainResult, type InboxOptions } from './inbox';
 export { parseNotification, type ParseResult } from './parse';
-export { NotificationEnvelopeSchema, inboxQueueName, type NotificationEnvelope } from '../tasks/shared/envelope';
+export { NotificationEnvelopeSchema, inboxQueueName, type NotificationEnvelope } from '../contracts/envelope';

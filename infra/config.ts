@@ -14,7 +14,7 @@
  * | `pipeParallelization` | `1` | concurrent batches per stream shard, 1–10 |
  */
 import type { Node } from 'constructs';
-import { MAX_PIPE_BATCH_SIZE } from '../tasks/shared/enrichment';
+import { MAX_PIPE_BATCH_SIZE } from '../contracts/enrichment';
 
 /** Everything the stack needs from the context, validated and with defaults applied. */
 export interface ConvoNotifyConfig {

@@ -6,7 +6,7 @@ import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PUSH_TOPIC_PREFIX } from '../../tasks/shared/push-topic';
+import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
 import { secureQueue } from './inboxes';
 import { TaskFunction } from './task-function';
 

@@ -6,8 +6,8 @@ import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENRICHMENT_INPUT_TEMPLATE, MAX_PIPE_BATCH_SIZE } from '../../tasks/shared/enrichment';
-import { pipeFilterCriteria } from '../pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE, MAX_PIPE_BATCH_SIZE } from '../../contracts/enrichment';
+import { pipeFilterCriteria } from '../../contracts/pipe-filter';
 
 /** What the pipe writes to its log group. */
 export type PipeLogLevel = 'ERROR' | 'INFO' | 'TRACE';
@@ -87,7 +87,7 @@ export class PipeBatchSizeError extends Error {
 
 /**
  * The EventBridge Pipe from the CONVO_HISTORY stream to the state machine: only the records that
- * pass `infra/pipe-filter.ts`, in batches, normalized by the NormalizeBatch enrichment (so that a
+ * pass `contracts/pipe-filter.ts`, in batches, normalized by the NormalizeBatch enrichment (so that a
  * 400 KB item reaches the state machine as a bounded envelope), started with `REQUEST_RESPONSE` so that a failed
  * execution fails the batch. Failed batches are bisected (`AUTOMATIC_BISECT`) so one bad record
  * cannot hold back its neighbours, retried, and finally sent to the dead-letter queue.

@@ -4,7 +4,7 @@
  * own graph, and a layered order (top to bottom) for drawing. Pure data, no DOM, so it is tested
  * in Node and bundled for the page.
  */
-import type { StateEvent } from '../workflow-runner';
+import type { StateEvent } from '../runtime/workflow-runner';
 
 interface ChoiceRule {
   Variable?: string;

@@ -1,7 +1,7 @@
 import { BatchGetItemCommand, DynamoDBClient, type BatchGetItemCommandOutput, type KeysAndAttributes } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { DeviceSchema, type DeviceWithPresence } from '../shared/envelope';
+import { DeviceSchema, type DeviceWithPresence } from '../../contracts/envelope';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';

@@ -19,7 +19,7 @@ import {
   type Audience,
   type NotificationEnvelope,
   type NotificationKind,
-} from '../shared/envelope';
+} from '../../contracts/envelope';
 import {
   EnrichmentEventSchema,
   QUARANTINE_EXCERPT_CHARS,
@@ -29,10 +29,10 @@ import {
   type EnrichmentEvent,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../shared/enrichment';
+} from '../../contracts/enrichment';
 import { InvalidRecordError, InvalidTaskInputError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
-import { previewOf } from '../shared/preview';
+import { previewOf } from '../../contracts/preview';
 import { describeZodError } from '../shared/validation';
 
 /**

@@ -17,7 +17,7 @@ import {
   type SessionSubscriptions,
   type SubscriptionEntry,
 } from '../shared/presence';
-import { pushTopicOf } from '../shared/push-topic';
+import { pushTopicOf } from '../../contracts/push-topic';
 import { describeZodError } from '../shared/validation';
 
 /**

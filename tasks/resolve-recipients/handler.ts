@@ -1,7 +1,7 @@
 import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from '@aws-sdk/client-rds-data';
 import { z } from 'zod';
 import { RECIPIENT_QUERIES } from '../../sql/queries';
-import { AudienceSchema, SQS_QUEUE_NAME_MAX, clientIdProblem, type Audience, type Device } from '../shared/envelope';
+import { AudienceSchema, SQS_QUEUE_NAME_MAX, clientIdProblem, type Audience, type Device } from '../../contracts/envelope';
 import { InvalidTaskInputError, RecipientsUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';

@@ -11,8 +11,8 @@ import {
   type BatchEntry,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../../tasks/shared/enrichment';
-import { chooseTopic, clientIdProblem, DeviceSchema, PREVIEW_LENGTH, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
+} from '../../contracts/enrichment';
+import { chooseTopic, clientIdProblem, DeviceSchema, PREVIEW_LENGTH, type Device, type NotificationEnvelope } from '../../contracts/envelope';
 import { iotPublished, lambdaInvoked, snsPublished, sqsSent, TaskFailure } from './aws-shapes';
 import { HarnessError, SUBSTITUTIONS, type Script, type ScriptContext, type Scripts, type TaskInputs } from './harness';
 

@@ -1,7 +1,7 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { QuarantineEntrySchema } from '../../tasks/shared/enrichment';
-import { AudienceSchema, NotificationEnvelopeSchema } from '../../tasks/shared/envelope';
+import { QuarantineEntrySchema } from '../../contracts/enrichment';
+import { AudienceSchema, NotificationEnvelopeSchema } from '../../contracts/envelope';
 import { lambdaFunctionError, snsError, sqsQueueDoesNotExist } from './aws-shapes';
 import {
   alwaysFailing,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Audience, Device, NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { Audience, Device, NotificationEnvelope } from '../../contracts/envelope';
 import { TaskFailure } from './aws-shapes';
 
 /**

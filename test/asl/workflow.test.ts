@@ -1,5 +1,5 @@
-import { NotifyEntrySchema } from '../../tasks/shared/enrichment';
-import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { NotifyEntrySchema } from '../../contracts/enrichment';
+import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../contracts/envelope';
 import {
   iotError,
   iotPublished,

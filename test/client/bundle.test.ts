@@ -37,7 +37,7 @@ describe('browser bundle (esbuild)', () => {
     expect(inputs.some((i) => i.startsWith('node_modules/mqtt/build/'))).toBe(false);
     expect(inputs.some((i) => i.startsWith('node_modules/ws/'))).toBe(false);
     expect(inputs.some((i) => i.startsWith('node_modules/events/') || i === 'events')).toBe(false);
-    expect(inputs).toContain('tasks/shared/envelope.ts');
+    expect(inputs).toContain('contracts/envelope.ts');
   });
 
   it('loads as an ES module and works (fold, isNew, emitter, URL signing) with only browser globals', async () => {

@@ -1,11 +1,11 @@
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AgentClient, type AgentClientEvents, type AgentClientOptions } from '../../client/agent-client';
 import type { TypedEmitter } from '../../client/emitter';
-import { startBroker, type LocalBroker } from '../../local/broker';
-import { attachIotLifecycleEvents, type LifecycleAdapter } from '../../local/iot-lifecycle';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSqs } from '../../local/sqs';
-import { inboxQueueName, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { startBroker, type LocalBroker } from '../../local/emulators/broker';
+import { attachIotLifecycleEvents, type LifecycleAdapter } from '../../local/runtime/iot-lifecycle';
+import { listen, type Listening } from '../../local/emulators/listen';
+import { LocalSqs } from '../../local/emulators/sqs';
+import { inboxQueueName, type NotificationEnvelope } from '../../contracts/envelope';
 
 /**
  * A small world for client tests: the local aedes broker (TCP and WebSocket), local SQS with one

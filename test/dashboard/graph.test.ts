@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { allEdges, allStateNames, buildGraph, describeRule, edgeKey, takenTransitions, type AslStates, type Graph } from '../../local/dashboard/graph';
-import { DEFINITION_PATH } from '../../local/workflow-runner';
+import { DEFINITION_PATH } from '../../local/runtime/workflow-runner';
 
 const definition = JSON.parse(readFileSync(DEFINITION_PATH, 'utf8')) as AslStates;
 

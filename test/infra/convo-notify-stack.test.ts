@@ -6,8 +6,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { pipeFilterCriteria } from '../../infra/pipe-filter';
-import { ENRICHMENT_INPUT_TEMPLATE } from '../../tasks/shared/enrichment';
+import { pipeFilterCriteria } from '../../contracts/pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE } from '../../contracts/enrichment';
 import {
   DEFINITION_SUBSTITUTION_KEYS,
   NOTIFICATION_FANOUT_ASL,
@@ -67,7 +67,7 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('filters with the patterns of infra/pipe-filter.ts, one Filters entry per pattern (ORed)', () => {
+  it('filters with the patterns of contracts/pipe-filter.ts, one Filters entry per pattern (ORed)', () => {
     const filters = pipe().SourceParameters.FilterCriteria.Filters as { Pattern: string }[];
     expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual(
       pipeFilterCriteria().filters.map((f) => JSON.parse(f.pattern)),
@@ -110,7 +110,7 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of tasks/shared/enrichment.ts', () => {
+  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of contracts/enrichment.ts', () => {
     s.template.hasResourceProperties('AWS::Pipes::Pipe', {
       Enrichment: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
       EnrichmentParameters: { InputTemplate: ENRICHMENT_INPUT_TEMPLATE },

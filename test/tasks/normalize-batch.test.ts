@@ -9,10 +9,10 @@ import {
   type BatchEntry,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../../tasks/shared/enrichment';
-import { FIELD_LIMITS, NotificationEnvelopeSchema, PREVIEW_LENGTH, notificationIdOf } from '../../tasks/shared/envelope';
-import { AWS_LIMITS, payloadBytes } from '../../tasks/shared/limits';
-import { previewOf } from '../../tasks/shared/preview';
+} from '../../contracts/enrichment';
+import { FIELD_LIMITS, NotificationEnvelopeSchema, PREVIEW_LENGTH, notificationIdOf } from '../../contracts/envelope';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { previewOf } from '../../contracts/preview';
 import { handler } from '../../tasks/normalize-batch/handler';
 import { fixture } from '../support/fixtures';
 import { captureLogs } from '../support/logs';

@@ -1,7 +1,7 @@
 import { BeginTransactionCommand, ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { PGlite } from '@electric-sql/pglite';
-import { LocalDataApi } from '../../local/data-api/server';
-import { listen, type Listening } from '../../local/listen';
+import { LocalDataApi } from '../../../local/emulators/data-api/server';
+import { listen, type Listening } from '../../../local/emulators/listen';
 
 const ARN = { resourceArn: 'arn:aws:rds:us-east-1:000000000000:cluster:local', secretArn: 'arn:aws:secretsmanager:us-east-1:000000000000:secret:local', database: 'convo' };
 

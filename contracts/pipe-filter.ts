@@ -1,7 +1,7 @@
 /**
  * The EventBridge Pipe's filter on CONVO_HISTORY stream records: the single definition used by the
  * deployed pipe (`StreamPipe`), by the tests, and by the local runtime (through
- * `local/event-pattern.ts`), so the three cannot disagree.
+ * `contracts/event-pattern.ts`), so the three cannot disagree.
  *
  * Only two kinds of change ever become notifications:
  * 1. a new message (`INSERT`), and
@@ -13,7 +13,7 @@
  * Pipes constraints shaping these patterns: `exists` only works on leaf fields (hence
  * `handledBy.S`, not `handledBy`), and separate entries of `FilterCriteria.Filters` are ORed.
  */
-import { matchesAnyEventPattern, type EventPattern } from '../local/event-pattern';
+import { matchesAnyEventPattern, type EventPattern } from './event-pattern';
 
 /** A new message. */
 export const INSERT_PATTERN = {

@@ -1,13 +1,13 @@
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { LocalIotData } from '../../local/iot-data';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSns } from '../../local/sns';
-import { LocalSqs } from '../../local/sqs';
-import { loadDefinition, UnresolvedPlaceholderError, WorkflowRunner, type LambdaHandler } from '../../local/workflow-runner';
-import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../../tasks/shared/envelope';
-import { AWS_LIMITS } from '../../tasks/shared/limits';
+import { LocalIotData } from '../../../local/emulators/iot-data';
+import { listen, type Listening } from '../../../local/emulators/listen';
+import { LocalSns } from '../../../local/emulators/sns';
+import { LocalSqs } from '../../../local/emulators/sqs';
+import { loadDefinition, UnresolvedPlaceholderError, WorkflowRunner, type LambdaHandler } from '../../../local/runtime/workflow-runner';
+import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../../../contracts/envelope';
+import { AWS_LIMITS } from '../../../contracts/limits';
 
 const ACCOUNT = '000000000000';
 const fn = (name: string) => `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${name}`;
@@ -190,7 +190,7 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
       lambdas: { [fn('echo')]: echo },
       endpoints: { sqs: sqsEndpoint.url, sns: snsEndpoint.url, iotdataplane: iotEndpoint.url },
       retryIntervalMs: 0,
-      definitionPath: join(__dirname, '..', 'fixtures', 'workflow-runner', 'payload-quota.asl.json'),
+      definitionPath: join(__dirname, '..', '..', 'fixtures', 'workflow-runner', 'payload-quota.asl.json'),
     });
   };
   /** An execution input of exactly `bytes` bytes of JSON. */

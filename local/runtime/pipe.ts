@@ -1,5 +1,5 @@
-import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
-import type { DynamoDbStreamRecord } from './dynamodb';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import type { DynamoDbStreamRecord } from '../emulators/dynamodb';
 
 /**
  * The EventBridge Pipe, locally: stream records that pass the filter are batched (batch size and

@@ -1,13 +1,13 @@
-import { TASK_ENV } from '../support/task-env';
+import { TASK_ENV } from '../../support/task-env';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import mqtt from 'mqtt';
-import { startBroker, type LocalBroker } from '../../local/broker';
-import { attachIotLifecycleEvents, createAsyncInvoker, type AsyncInvocationFailureRecord, type IotLifecycleEvent } from '../../local/iot-lifecycle';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSqs } from '../../local/sqs';
-import type * as RecordPresence from '../../tasks/record-presence/handler';
-import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../support/dynalite';
-import { captureLogs } from '../support/logs';
+import { startBroker, type LocalBroker } from '../../../local/emulators/broker';
+import { attachIotLifecycleEvents, createAsyncInvoker, type AsyncInvocationFailureRecord, type IotLifecycleEvent } from '../../../local/runtime/iot-lifecycle';
+import { listen, type Listening } from '../../../local/emulators/listen';
+import { LocalSqs } from '../../../local/emulators/sqs';
+import type * as RecordPresence from '../../../tasks/record-presence/handler';
+import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../../support/dynalite';
+import { captureLogs } from '../../support/logs';
 
 /**
  * The local stand-in for the IoT rule's asynchronous Lambda action: a failed invocation is retried
@@ -159,7 +159,7 @@ describe('the local presence path when the PRESENCE write fails', () => {
     const saved = process.env.PRESENCE_TABLE_NAME;
     process.env.PRESENCE_TABLE_NAME = 'missing-presence-table';
     try {
-      ({ module: recordPresence, restore } = await importWithDynamoDbEndpoint(table.endpoint, () => import('../../tasks/record-presence/handler')));
+      ({ module: recordPresence, restore } = await importWithDynamoDbEndpoint(table.endpoint, () => import('../../../tasks/record-presence/handler')));
     } finally {
       process.env.PRESENCE_TABLE_NAME = saved ?? TASK_ENV.PRESENCE_TABLE_NAME;
     }

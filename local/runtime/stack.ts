@@ -2,19 +2,19 @@ import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/cli
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { PGlite } from '@electric-sql/pglite';
-import { passesPipeFilter } from '../infra/pipe-filter';
-import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, type BatchEntry } from '../tasks/shared/enrichment';
-import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
-import { startBroker, type LocalBroker } from './broker';
-import { LocalDataApi } from './data-api/server';
-import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from './dynamodb';
+import { passesPipeFilter } from '../../contracts/pipe-filter';
+import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, type BatchEntry } from '../../contracts/enrichment';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { startBroker, type LocalBroker } from '../emulators/broker';
+import { LocalDataApi } from '../emulators/data-api/server';
+import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../emulators/dynamodb';
 import { attachIotLifecycleEvents, createAsyncInvoker, type IotLifecycleEvent, type LifecycleAdapter } from './iot-lifecycle';
-import { LocalIotData } from './iot-data';
-import { listen } from './listen';
+import { LocalIotData } from '../emulators/iot-data';
+import { listen } from '../emulators/listen';
 import { LocalPipe } from './pipe';
 import { DEMO_DATA, seedRecipients, type SeedData } from './seed';
-import { LocalSns } from './sns';
-import { LocalSqs } from './sqs';
+import { LocalSns } from '../emulators/sns';
+import { LocalSqs } from '../emulators/sqs';
 import { WorkflowRunner, type LambdaHandler } from './workflow-runner';
 
 /**
@@ -171,10 +171,10 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     });
     /* eslint-disable @typescript-eslint/no-require-imports */
     const handlers = {
-      normalizeBatch: (require('../tasks/normalize-batch/handler') as { handler: LambdaHandler }).handler,
-      resolve: (require('../tasks/resolve-recipients/handler') as { handler: LambdaHandler }).handler,
-      presence: (require('../tasks/check-presence/handler') as { handler: LambdaHandler }).handler,
-      recordPresence: (require('../tasks/record-presence/handler') as { handler: LambdaHandler }).handler,
+      normalizeBatch: (require('../../tasks/normalize-batch/handler') as { handler: LambdaHandler }).handler,
+      resolve: (require('../../tasks/resolve-recipients/handler') as { handler: LambdaHandler }).handler,
+      presence: (require('../../tasks/check-presence/handler') as { handler: LambdaHandler }).handler,
+      recordPresence: (require('../../tasks/record-presence/handler') as { handler: LambdaHandler }).handler,
     };
     /* eslint-enable @typescript-eslint/no-require-imports */
 

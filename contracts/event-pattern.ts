@@ -1,6 +1,6 @@
 /**
  * A small EventBridge event-pattern matcher, so that the local runtime filters stream records with
- * the very patterns the deployed EventBridge Pipe uses (`infra/pipe-filter.ts`), instead of a
+ * the very patterns the deployed EventBridge Pipe uses (`contracts/pipe-filter.ts`), instead of a
  * hand-written copy of them that could drift.
  *
  * Supported, with EventBridge semantics:

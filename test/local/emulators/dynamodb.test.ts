@@ -8,8 +8,8 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../../local/dynamodb';
-import { listen, type Listening } from '../../local/listen';
+import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../../../local/emulators/dynamodb';
+import { listen, type Listening } from '../../../local/emulators/listen';
 
 describe('local DynamoDB with a NEW_AND_OLD_IMAGES stream', () => {
   let db: LocalDynamoDb;

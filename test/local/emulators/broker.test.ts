@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { startBroker, type LocalBroker } from '../../local/broker';
+import { startBroker, type LocalBroker } from '../../../local/emulators/broker';
 
 const connect = (url: string, clientId: string): Promise<MqttClient> =>
   new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 /**

@@ -10,9 +10,9 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSqs } from '../../local/sqs';
-import { AWS_LIMITS } from '../../tasks/shared/limits';
+import { listen, type Listening } from '../../../local/emulators/listen';
+import { LocalSqs } from '../../../local/emulators/sqs';
+import { AWS_LIMITS } from '../../../contracts/limits';
 
 describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
   let endpoint: Listening;

@@ -1,9 +1,9 @@
 import { IoTDataPlaneClient, PublishCommand as IotPublishCommand, GetRetainedMessageCommand } from '@aws-sdk/client-iot-data-plane';
 import { ListTopicsCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { LocalIotData, type BrokerPublish } from '../../local/iot-data';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSns } from '../../local/sns';
-import { AWS_LIMITS } from '../../tasks/shared/limits';
+import { LocalIotData, type BrokerPublish } from '../../../local/emulators/iot-data';
+import { listen, type Listening } from '../../../local/emulators/listen';
+import { LocalSns } from '../../../local/emulators/sns';
+import { AWS_LIMITS } from '../../../contracts/limits';
 
 const credentials = { accessKeyId: 'a', secretAccessKey: 'b' };
 const TOPIC = 'arn:aws:sns:us-east-1:000000000000:convo-notify-team';

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import schemaSql from '../sql/schema.sql';
+import schemaSql from '../../sql/schema.sql';
 
 /**
  * Recipients data for the local runtime: the real `sql/schema.sql`, then agents, devices, team

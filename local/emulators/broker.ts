@@ -3,7 +3,7 @@ import { createBroker, type Client } from 'aedes';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PUSH_TOPIC_PREFIX, pushTopicOf } from '../tasks/shared/push-topic';
+import { PUSH_TOPIC_PREFIX, pushTopicOf } from '../../contracts/push-topic';
 import { PortInUseError } from './listen';
 
 /**

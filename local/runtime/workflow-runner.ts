@@ -3,7 +3,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
 
 /**
  * Runs the real ASL file with aws-local-stepfunctions. Lambda Tasks call the real handler modules
@@ -18,7 +18,7 @@ import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
  * with the terminal `States.DataLimitExceeded`, which neither Retry nor Catch (States.ALL) handles.
  */
 
-export const DEFINITION_PATH = join(__dirname, '..', 'state-machines', 'notification-fanout.asl.json');
+export const DEFINITION_PATH = join(__dirname, '..', '..', 'state-machines', 'notification-fanout.asl.json');
 
 // The definition is plain JSON; only the shapes walked here are typed.
 interface StateDef {

@@ -3,7 +3,7 @@ import {
   matchesEventPattern,
   UnsupportedPatternError,
   type EventPattern,
-} from '../../local/event-pattern';
+} from '../../contracts/event-pattern';
 
 describe('matchesEventPattern', () => {
   describe('exact values', () => {

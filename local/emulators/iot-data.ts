@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AWS_LIMITS } from '../tasks/shared/limits';
+import { AWS_LIMITS } from '../../contracts/limits';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 /**

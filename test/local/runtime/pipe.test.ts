@@ -1,6 +1,6 @@
-import type { DynamoDbStreamRecord } from '../../local/dynamodb';
-import { backoffDelayMs, LocalPipe, type PipeDeadLetter, type PipeFailure } from '../../local/pipe';
-import { AWS_LIMITS } from '../../tasks/shared/limits';
+import type { DynamoDbStreamRecord } from '../../../local/emulators/dynamodb';
+import { backoffDelayMs, LocalPipe, type PipeDeadLetter, type PipeFailure } from '../../../local/runtime/pipe';
+import { AWS_LIMITS } from '../../../contracts/limits';
 
 const record = (seq: number, eventName: DynamoDbStreamRecord['eventName'] = 'INSERT'): DynamoDbStreamRecord => ({
   eventID: `e${seq}`,

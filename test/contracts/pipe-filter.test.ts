@@ -6,7 +6,7 @@ import {
   PIPE_FILTER_PATTERNS,
   passesPipeFilter,
   pipeFilterCriteria,
-} from '../../infra/pipe-filter';
+} from '../../contracts/pipe-filter';
 
 const fixture = <T = Record<string, unknown>>(name: string): T =>
   JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'pipe-filter', `${name}.json`), 'utf8')) as T;

@@ -2,7 +2,9 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
-import { CLIENT_ID_PATTERN, type NotificationEnvelope } from '../contracts/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
+import { CLIENT_ID_PATTERN } from '../contracts/naming';
+import { pushTopicOf } from '../contracts/push-topic';
 import { claimMessage, type ClaimInput, type ClaimResult } from './claim';
 import { TypedEmitter } from './emitter';
 import { ConnectionError, InvalidClientOptionsError, SubscribeError } from './errors';
@@ -107,8 +109,8 @@ const OptionsSchema = z.object({
     .optional(),
 });
 
-/** The push topic of a device. */
-export const notifyTopic = (clientId: string): string => `notify/${clientId}`;
+/** The push topic of a device (kept under this name: it is part of the client's API). */
+export const notifyTopic = pushTopicOf;
 
 /** Delay before reconnect attempt number `attempt` (0-based). */
 export const backoffDelay = (attempt: number, options: ReconnectOptions = {}, random: () => number = Math.random): number => {

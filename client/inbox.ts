@@ -11,8 +11,8 @@ import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError } fr
 import { parseNotification } from './parse';
 
 /**
- * Inbox catch-up (DESIGN §3 "Inbox"): the device's own SQS FIFO queue holds every notification
- * meant for it. A drain long-polls ReceiveMessage (10 at a time) until a receive comes back empty;
+ * Inbox catch-up (docs/design.md §3 "Inbox"): the device's own SQS FIFO queue holds every
+ * notification meant for it. A drain long-polls ReceiveMessage (10 at a time) until a receive comes back empty;
  * each batch is folded first and deleted after, so a crash in between loses nothing (SQS delivers
  * the messages again after the visibility timeout and the fold ignores duplicates).
  */

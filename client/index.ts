@@ -50,4 +50,5 @@ export {
 } from './fold';
 export { Inbox, type DrainHandlers, type DrainResult, type InboxOptions } from './inbox';
 export { parseNotification, type ParseResult } from './parse';
-export { NotificationEnvelopeSchema, inboxQueueName, type NotificationEnvelope } from '../contracts/envelope';
+export { NotificationEnvelopeSchema, type NotificationEnvelope } from '../contracts/envelope';
+export { inboxQueueName } from '../contracts/naming';

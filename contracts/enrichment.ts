@@ -102,3 +102,9 @@ export const MAX_ENTRY_BYTES = 12 * 1024;
 
 /** The largest Pipe batch whose enriched form always fits a Step Functions target input. */
 export const MAX_PIPE_BATCH_SIZE = Math.floor(AWS_LIMITS.pipeStepFunctionsTargetChars / MAX_ENTRY_BYTES);
+
+/**
+ * How the pipe treats a failing batch (the deployed pipe and the local one): retried, bisected on
+ * each failure, this many times before it is dead-lettered.
+ */
+export const PIPE_MAXIMUM_RETRY_ATTEMPTS = 3;

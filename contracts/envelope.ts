@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /**
  * The notification envelope: what a device receives, by IoT push and in its inbox.
- * One schema for the task Lambdas, the AgentCRM client and the local runtime (DESIGN §3).
+ * One schema for the task Lambdas, the AgentCRM client and the local runtime (docs/design.md §3
+ * "Notification envelope").
  */
 
 export const TOPICS = ['direct', 'team', 'sender'] as const;
@@ -122,7 +123,7 @@ export const AudienceSchema = z.object({
 });
 export type Audience = z.infer<typeof AudienceSchema>;
 
-/** DESIGN §3 topic choice: assigned agent → direct; else team → team; else → sender. */
+/** docs/design.md §3 "Topic choice": assigned agent → direct; else team → team; else → sender. */
 export const chooseTopic = (item: { assignedAgentId?: string; teamId?: string }): Topic => {
   if (item.assignedAgentId !== undefined) return 'direct';
   if (item.teamId !== undefined) return 'team';
@@ -138,24 +139,3 @@ export type Device = z.infer<typeof DeviceSchema>;
 
 export const DeviceWithPresenceSchema = DeviceSchema.extend({ online: z.boolean() });
 export type DeviceWithPresence = z.infer<typeof DeviceWithPresenceSchema>;
-
-/**
- * A client id ends up as an MQTT topic segment (`notify/<clientId>`) and inside an SQS queue name
- * (`<prefix>-inbox-<clientId>.fifo`, at most 80 characters of [A-Za-z0-9_-]); anything else could
- * publish to a wildcard or fail queue creation, so such ids are never sent.
- */
-export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
-export const SQS_QUEUE_NAME_MAX = 80;
-
-export const inboxQueueName = (inboxQueueNamePrefix: string, clientId: string): string =>
-  `${inboxQueueNamePrefix}${clientId}.fifo`;
-
-export const maxClientIdLength = (inboxQueueNamePrefix: string): number =>
-  SQS_QUEUE_NAME_MAX - inboxQueueNamePrefix.length - '.fifo'.length;
-
-export const clientIdProblem = (clientId: string, inboxQueueNamePrefix: string): string | undefined => {
-  if (!CLIENT_ID_PATTERN.test(clientId)) return 'has characters other than A-Z a-z 0-9 _ -';
-  const max = maxClientIdLength(inboxQueueNamePrefix);
-  if (clientId.length > max) return `is longer than ${max} characters`;
-  return undefined;
-};

@@ -1,5 +1,4 @@
 import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
 import { ConvoHistoryTable } from './constructs/convo-history-table';
@@ -15,12 +14,6 @@ import { WorkflowTasks } from './constructs/workflow-tasks';
 export interface ConvoNotifyStackProps extends StackProps {
   /** The validated app configuration (`readConfig`). */
   readonly config: ConvoNotifyConfig;
-  /**
-   * Retention of every log group the stack creates.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -47,7 +40,6 @@ export class ConvoNotifyStack extends Stack {
       ...props,
     });
     const { config } = props;
-    const logRetention = props.logRetention;
     Tags.of(this).add('project', 'convo-notify');
     Tags.of(this).add('convo-notify:prefix', config.prefix);
 
@@ -64,17 +56,15 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       databaseName: config.dbName,
       existing: config.existingDatabase,
-      logRetention,
     });
 
-    this.presence = new Presence(this, 'Presence', { prefix: config.prefix, logRetention });
+    this.presence = new Presence(this, 'Presence', { prefix: config.prefix });
 
     this.tasks = new WorkflowTasks(this, 'Tasks', {
       database: this.database,
       presence: this.presence,
       inboxQueueNamePrefix: this.inboxes.inboxQueueNamePrefix,
       recipientsPageSize: config.recipientsPageSize,
-      logRetention,
     });
 
     this.workflow = new NotificationWorkflow(this, 'Workflow', {
@@ -82,7 +72,6 @@ export class ConvoNotifyStack extends Stack {
       tasks: this.tasks,
       topics: this.topics,
       inboxes: this.inboxes,
-      logRetention,
     });
 
     this.streamPipe = new StreamPipe(this, 'StreamPipe', {
@@ -93,7 +82,6 @@ export class ConvoNotifyStack extends Stack {
       deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
       batchSize: config.pipeBatchSize,
       parallelizationFactor: config.pipeParallelization,
-      logRetention,
     });
 
     this.alarms = new OperationsAlarms(this, 'Alarms', {

@@ -2,6 +2,7 @@ import { DescribeTableCommand, DynamoDBClient, GetItemCommand, type AttributeVal
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 // dynalite ships no type declarations.
@@ -37,17 +38,17 @@ export interface DynamoDbStreamRecord {
   eventSourceARN: string;
 }
 
-/** CONVO_HISTORY's key schema (as the CDK stack declares it), for local tables of that shape. */
+/** CONVO_HISTORY's key schema (contracts/tables.ts, as the CDK stack declares it), for local tables of that shape. */
 export const convoHistoryTableInput = (tableName: string): CreateTableCommandInput => ({
   TableName: tableName,
   BillingMode: 'PAY_PER_REQUEST',
   AttributeDefinitions: [
-    { AttributeName: 'conversationId', AttributeType: 'S' },
-    { AttributeName: 'messageId', AttributeType: 'S' },
+    { AttributeName: CONVO_HISTORY_TABLE.partitionKey, AttributeType: 'S' },
+    { AttributeName: CONVO_HISTORY_TABLE.sortKey, AttributeType: 'S' },
   ],
   KeySchema: [
-    { AttributeName: 'conversationId', KeyType: 'HASH' },
-    { AttributeName: 'messageId', KeyType: 'RANGE' },
+    { AttributeName: CONVO_HISTORY_TABLE.partitionKey, KeyType: 'HASH' },
+    { AttributeName: CONVO_HISTORY_TABLE.sortKey, KeyType: 'RANGE' },
   ],
 });
 

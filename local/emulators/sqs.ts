@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { QUEUE_NAME_PART_PATTERN } from '../../contracts/naming';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 /**
@@ -58,7 +59,6 @@ export const sqsMessageBytes = (body: string, attributes: Record<string, Message
 const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const DEFAULT_RETENTION_S = 345_600;
 const DEFAULT_VISIBILITY_S = 30;
-const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 
 interface StoredMessage {
   messageId: string;
@@ -165,10 +165,10 @@ export class LocalSqs {
     const attributes = { ...(input.Attributes ?? {}) };
     const fifo = attributes.FifoQueue === 'true';
     const base = fifo ? name.replace(/\.fifo$/, '') : name;
-    if (!QUEUE_NAME.test(base) || name.length > 80 || fifo !== name.endsWith('.fifo')) {
+    if (!QUEUE_NAME_PART_PATTERN.test(base) || name.length > AWS_LIMITS.sqsQueueNameChars || fifo !== name.endsWith('.fifo')) {
       throw new SqsError(
         'InvalidParameterValue',
-        `Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length; FIFO queue names end in .fifo: ${name}`,
+        `Can only include alphanumeric characters, hyphens, or underscores. 1 to ${AWS_LIMITS.sqsQueueNameChars} in length; FIFO queue names end in .fifo: ${name}`,
         'InvalidParameterValue',
       );
     }

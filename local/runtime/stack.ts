@@ -1,10 +1,13 @@
+import { DEFAULT_CONFIG } from '../../infra/config';
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { PGlite } from '@electric-sql/pglite';
 import { passesPipeFilter } from '../../contracts/pipe-filter';
-import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, type BatchEntry } from '../../contracts/enrichment';
+import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, PIPE_MAXIMUM_RETRY_ATTEMPTS, type BatchEntry } from '../../contracts/enrichment';
 import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { inboxQueueNamePrefixOf } from '../../contracts/naming';
+import { PRESENCE_TABLE } from '../../contracts/tables';
 import { startBroker, type LocalBroker } from '../emulators/broker';
 import { LocalDataApi } from '../emulators/data-api/server';
 import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../emulators/dynamodb';
@@ -15,10 +18,11 @@ import { LocalPipe } from './pipe';
 import { DEMO_DATA, seedRecipients, type SeedData } from './seed';
 import { LocalSns } from '../emulators/sns';
 import { LocalSqs } from '../emulators/sqs';
+import { notificationFanoutSubstitutions } from '../../state-machines/workflows';
 import { WorkflowRunner, type LambdaHandler } from './workflow-runner';
 
 /**
- * The whole flow of DESIGN §1 on embedded engines: CONVO_HISTORY writes → stream records → the
+ * The whole flow of docs/design.md §2 on embedded engines: CONVO_HISTORY writes → stream records → the
  * Pipe's own filter → the real ASL with the real task handlers → SNS, IoT push over MQTT, SQS
  * inboxes. The handlers and SDK clients are the production ones; only endpoints differ
  * (`AWS_ENDPOINT_URL_<SERVICE>`). Handlers read their environment once when first loaded, so one
@@ -41,9 +45,9 @@ export interface LocalStackOptions {
   seed?: SeedData;
   /** @default 'convo-notify-local' */
   prefix?: string;
-  /** Devices per ResolveRecipients page. @default 100 */
+  /** Devices per ResolveRecipients page. @default DEFAULT_CONFIG.recipientsPageSize */
   pageSize?: number;
-  /** @default 10 */
+  /** @default DEFAULT_CONFIG.pipeBatchSize */
   pipeBatchSize?: number;
   /** @default 20 */
   pipeBatchingWindowMs?: number;
@@ -126,8 +130,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       new CreateTableCommand({
         TableName: presenceTable,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: PRESENCE_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: PRESENCE_TABLE.partitionKey, KeyType: 'HASH' }],
       }),
     );
     dynamodb.enableStream(convoHistoryTable);
@@ -155,7 +159,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     started.push(iotEndpoint);
 
     // The production handlers create their SDK clients and read their environment at load time.
-    const inboxQueueNamePrefix = `${prefix}-inbox-`;
+    const inboxQueueNamePrefix = inboxQueueNamePrefixOf(prefix);
     Object.assign(process.env, {
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -164,8 +168,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint.url,
       DB_CLUSTER_ARN: `arn:aws:rds:${REGION}:${ACCOUNT}:cluster:${prefix}-recipients`,
       DB_SECRET_ARN: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:${prefix}-recipients`,
-      DB_NAME: 'convo_notify',
-      PAGE_SIZE: String(options.pageSize ?? 100),
+      DB_NAME: DEFAULT_CONFIG.dbName,
+      PAGE_SIZE: String(options.pageSize ?? DEFAULT_CONFIG.recipientsPageSize),
       INBOX_QUEUE_NAME_PREFIX: inboxQueueNamePrefix,
       PRESENCE_TABLE_NAME: presenceTable,
     });
@@ -205,7 +209,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       sender: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-sender`,
     };
     const runner = new WorkflowRunner({
-      substitutions: {
+      substitutions: notificationFanoutSubstitutions({
         ResolveRecipientsFunctionArn: fn('resolve-recipients'),
         CheckPresenceFunctionArn: fn('check-presence'),
         DirectTopicArn: topicArns.direct,
@@ -215,8 +219,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         UnroutedQueueUrl: unroutedQueueUrl,
         InboxQueueUrlPrefix: sqs.queueUrl(inboxQueueNamePrefix),
         InboxQueueNamePrefix: inboxQueueNamePrefix,
-        InboxRetentionSeconds: '345600',
-      },
+        InboxRetentionSeconds: String(DEFAULT_CONFIG.inboxRetentionDays * 24 * 3600),
+      }),
       lambdas: {
         [fn('resolve-recipients')]: handlers.resolve,
         [fn('check-presence')]: handlers.presence,
@@ -235,9 +239,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       filter: passesPipeFilter,
       inputTemplate: (record) => applyInputTemplate(ENRICHMENT_INPUT_TEMPLATE, record),
       enrichment: async (events) => (await handlers.normalizeBatch(events, {})) as BatchEntry[],
-      batchSize: options.pipeBatchSize ?? 10,
+      batchSize: options.pipeBatchSize ?? DEFAULT_CONFIG.pipeBatchSize,
       maximumBatchingWindowMs: options.pipeBatchingWindowMs ?? 20,
-      maximumRetryAttempts: 3,
+      maximumRetryAttempts: PIPE_MAXIMUM_RETRY_ATTEMPTS,
       bisectOnError: true,
       target: async (entries: BatchEntry[]) => {
         const execution = await runner.run(entries);

@@ -1,12 +1,11 @@
-import './promise-with-resolvers';
-import { StateMachine } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { loadDefinition, NOTIFICATION_FANOUT_ASL, type MachineDef } from '../../state-machines/workflows';
+import { AslEngine, type EngineEvent, type TaskState } from './asl-engine';
 
 /**
- * Runs the real ASL file with aws-local-stepfunctions. Lambda Tasks call the real handler modules
+ * Runs the real ASL file in aws-local-stepfunctions, through the engine adapter (asl-engine.ts),
+ * with `States.JsonToString` evaluated as AWS does. Lambda Tasks call the real handler modules
  * in-process; every SDK integration (`arn:aws:states:::sqs:sendMessage`,
  * `arn:aws:states:::aws-sdk:<service>:<action>`, ...) is carried out by the real AWS SDK v3 client
  * against the local endpoints, mapped from the resource ARN and the Parameters, never one
@@ -17,112 +16,6 @@ import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
  * constraint), and a Task input, a Task result or any state's output over it fails the execution
  * with the terminal `States.DataLimitExceeded`, which neither Retry nor Catch (States.ALL) handles.
  */
-
-export const DEFINITION_PATH = join(__dirname, '..', '..', 'state-machines', 'notification-fanout.asl.json');
-
-// The definition is plain JSON; only the shapes walked here are typed.
-interface StateDef {
-  Type: string;
-  Resource?: string;
-  Parameters?: Record<string, unknown>;
-  Retry?: unknown[];
-  ItemProcessor?: { States: Record<string, StateDef> };
-  Iterator?: { States: Record<string, StateDef> };
-  Branches?: { States: Record<string, StateDef> }[];
-}
-export interface Definition {
-  StartAt: string;
-  States: Record<string, StateDef>;
-}
-
-export class UnresolvedPlaceholderError extends Error {
-  constructor(names: string[]) {
-    super(`no substitution for placeholder(s): ${names.join(', ')}`);
-    this.name = 'UnresolvedPlaceholderError';
-  }
-}
-
-/** Fills `${Name}` placeholders as CDK's definitionSubstitutions do, refusing to leave any unfilled. */
-export const loadDefinition = (substitutions: Record<string, string>, path = DEFINITION_PATH): Definition => {
-  const raw = readFileSync(path, 'utf8');
-  const missing = new Set<string>();
-  const filled = raw.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_m, name: string) => {
-    if (!(name in substitutions)) {
-      missing.add(name);
-      return '';
-    }
-    // The value lands inside a JSON string literal.
-    return JSON.stringify(substitutions[name]).slice(1, -1);
-  });
-  if (missing.size > 0) throw new UnresolvedPlaceholderError([...missing]);
-  return JSON.parse(filled) as Definition;
-};
-
-/** Every Task state of the definition, including those inside Map and Parallel states. */
-export const taskStates = (states: Record<string, StateDef>): { name: string; resource: string }[] =>
-  Object.entries(states).flatMap(([name, s]) => {
-    const nested = [
-      ...(s.ItemProcessor ? taskStates(s.ItemProcessor.States) : []),
-      ...(s.Iterator ? taskStates(s.Iterator.States) : []),
-      ...(s.Branches ?? []).flatMap((b) => taskStates(b.States)),
-    ];
-    return s.Type === 'Task' && s.Resource ? [{ name, resource: s.Resource }, ...nested] : nested;
-  });
-
-export const retryingStates = (states: Record<string, StateDef>): string[] =>
-  Object.entries(states).flatMap(([name, s]) => [
-    ...(s.Retry ? [name] : []),
-    ...(s.ItemProcessor ? retryingStates(s.ItemProcessor.States) : []),
-  ]);
-
-type EventLog = { type: string; timestamp: number };
-
-const JSON_TO_STRING = /^States\.JsonToString\((\$[^()]*)\)$/;
-
-/**
- * aws-local-stepfunctions strips every backslash from an intrinsic function's string result, so
- * `States.JsonToString` yields broken JSON as soon as a value needs escaping (a `"` in a message).
- * The runner takes the path's value instead and stringifies it in the Task binding: the same
- * result AWS gives. Returns the parameter keys (dotted, without `.$`) to stringify, per Task.
- */
-export const extractJsonToString = (states: Record<string, StateDef>): Map<string, string[]> => {
-  const found = new Map<string, string[]>();
-  const walk = (params: Record<string, unknown>, prefix: string, keys: string[]) => {
-    for (const [key, value] of Object.entries(params)) {
-      if (typeof value === 'string' && key.endsWith('.$')) {
-        const m = JSON_TO_STRING.exec(value);
-        if (m) {
-          params[key] = m[1];
-          keys.push(`${prefix}${key.slice(0, -2)}`);
-        }
-      } else if (value && typeof value === 'object' && !Array.isArray(value)) {
-        walk(value as Record<string, unknown>, `${prefix}${key}.`, keys);
-      }
-    }
-  };
-  const visit = (all: Record<string, StateDef>) => {
-    for (const [name, state] of Object.entries(all)) {
-      if (state.Type === 'Task' && state.Parameters) {
-        const keys: string[] = [];
-        walk(state.Parameters, '', keys);
-        if (keys.length > 0) found.set(name, keys);
-      }
-      if (state.ItemProcessor) visit(state.ItemProcessor.States);
-      if (state.Iterator) visit(state.Iterator.States);
-      for (const b of state.Branches ?? []) visit(b.States);
-    }
-  };
-  visit(states);
-  return found;
-};
-
-const stringifyAt = (input: Record<string, unknown>, dotted: string): void => {
-  const parts = dotted.split('.');
-  let target: Record<string, unknown> | undefined = input;
-  for (const part of parts.slice(0, -1)) target = target?.[part] as Record<string, unknown> | undefined;
-  const last = parts[parts.length - 1];
-  if (target && target[last] !== undefined) target[last] = JSON.stringify(target[last]);
-};
 
 export type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -264,7 +157,8 @@ export interface ExecutionRecord {
 }
 
 export interface WorkflowRunnerOptions {
-  substitutions: Record<string, string>;
+  /** Every `${Placeholder}` of the definition (see `notificationFanoutSubstitutions`). */
+  substitutions: Readonly<Record<string, string>>;
   /** Function ARN (as substituted into the definition) → handler. */
   lambdas: Record<string, LambdaHandler>;
   /** Service name as in the resource ARN (`sqs`, `sns`, `iotdataplane`) → endpoint URL. */
@@ -276,29 +170,28 @@ export interface WorkflowRunnerOptions {
   retryIntervalMs?: number;
   /** How many finished executions to keep. @default 500 */
   keep?: number;
+  /** @default NOTIFICATION_FANOUT_ASL */
   definitionPath?: string;
 }
 
 export class WorkflowRunner {
-  readonly definition: Definition;
-  private readonly machine: StateMachine;
+  readonly definition: MachineDef;
+  private readonly engine: AslEngine;
   private readonly clients = new Map<string, SdkClient>();
   private readonly records: ExecutionRecord[] = [];
   private readonly listeners: ((r: ExecutionRecord) => void)[] = [];
   private readonly region: string;
-  private readonly accountId: string;
-  private readonly name: string;
-  private readonly stringified: Map<string, string[]>;
 
   constructor(private readonly options: WorkflowRunnerOptions) {
-    this.definition = loadDefinition(options.substitutions, options.definitionPath);
-    const executable = JSON.parse(JSON.stringify(this.definition)) as Definition;
-    this.stringified = extractJsonToString(executable.States);
-    this.machine = new StateMachine(executable as never, { validationOptions: { checkArn: true, checkPaths: true } });
+    this.definition = loadDefinition(options.substitutions, options.definitionPath ?? NOTIFICATION_FANOUT_ASL);
     this.region = options.region ?? 'us-east-1';
-    this.accountId = options.accountId ?? '000000000000';
-    this.name = options.stateMachineName ?? 'convo-notify-fanout';
-    for (const task of taskStates(this.definition.States)) this.bindingFor(task.name, task.resource);
+    this.engine = new AslEngine(this.definition, {
+      region: this.region,
+      accountId: options.accountId ?? '000000000000',
+      stateMachineName: options.stateMachineName ?? 'convo-notify-fanout',
+      jsonToString: 'aws',
+    });
+    for (const task of this.engine.tasks) this.bindingFor(task.name, task.resource);
   }
 
   onExecution(listener: (r: ExecutionRecord) => void): void {
@@ -334,37 +227,17 @@ export class WorkflowRunner {
     return client;
   }
 
-  /**
-   * The override of one Task: JsonToString parameters stringified (see extractJsonToString), and
-   * the answer given on a later macrotask, because the engine drops nested Map events that arrive
-   * after their parent finished (docs/workflow-contract.md, engine notes).
-   */
-  private overrideFor(
-    stateName: string,
-    resource: string,
-    called: Set<string>,
-    guard: QuotaGuard,
-  ): (input: unknown) => Promise<unknown> {
-    const call = this.bindingFor(stateName, resource);
-    const keys = this.stringified.get(stateName) ?? [];
-    return async (input) => {
-      // The event log is read on microtasks: after one macrotask it has seen every state output so
-      // far, so an oversized one stops the execution before this Task has any effect.
-      await new Promise((r) => setImmediate(r));
-      if (guard.violation) throw guard.violation;
-      called.add(stateName);
-      const prepared = JSON.parse(JSON.stringify(input ?? {})) as Record<string, unknown>;
-      for (const key of keys) stringifyAt(prepared, key);
-      // Measured after intrinsics, as AWS measures the effective input.
-      if (overQuota(prepared)) throw (guard.violation = DataLimitExceededError.input(stateName));
-      try {
-        const result = await call(prepared);
-        if (overQuota(result)) throw (guard.violation = DataLimitExceededError.result(resultLabel(resource, prepared)));
-        return result;
-      } finally {
-        await new Promise((r) => setImmediate(r));
-      }
-    };
+  /** One Task of one execution, carried out locally within the payload quota. */
+  private async callTask(task: TaskState, input: unknown, called: Set<string>, guard: QuotaGuard): Promise<unknown> {
+    // The engine adapter answers on a later macrotask, after the event log has seen every state
+    // output so far: an oversized one stops the execution before this Task has any effect.
+    if (guard.violation) throw guard.violation;
+    called.add(task.name);
+    // Measured after intrinsics, as AWS measures the effective input.
+    if (overQuota(input)) throw (guard.violation = DataLimitExceededError.input(task.name));
+    const result = await this.bindingFor(task.name, task.resource)(input);
+    if (overQuota(result)) throw (guard.violation = DataLimitExceededError.result(resultLabel(task.resource, input as Record<string, unknown>)));
+    return result;
   }
 
   /** Validates at start-up that every Task of the definition can be carried out locally. */
@@ -433,11 +306,15 @@ export class WorkflowRunner {
   async run(input: unknown, options: { replayOf?: string } = {}): Promise<ExecutionRecord> {
     const inputBytes = payloadBytes(input ?? null);
     if (inputBytes > AWS_LIMITS.stepFunctionsPayloadBytes) throw new ExecutionInputTooLargeError(inputBytes);
-    const name = randomUUID();
-    const executionArn = `arn:aws:states:${this.region}:${this.accountId}:express:${this.name}:${name}:${randomUUID()}`;
+    const called = new Set<string>();
+    const guard: QuotaGuard = {};
+    const execution = this.engine.start(input, {
+      task: (task, taskInput) => this.callTask(task, taskInput, called, guard),
+      retryIntervalMs: this.options.retryIntervalMs,
+    });
     const record: ExecutionRecord = {
-      executionArn,
-      name,
+      executionArn: execution.executionArn,
+      name: execution.name,
       input,
       status: 'RUNNING',
       startedAt: Date.now(),
@@ -445,52 +322,28 @@ export class WorkflowRunner {
       events: [],
       replayOf: options.replayOf,
     };
+    const seen = new Set<string>();
+    execution.subscribe((event) => {
+      this.recordEvent(record, seen, event);
+      // Pass, Choice and Map outputs never reach a Task: the event log is where they show.
+      if (event.type === 'StateExited' && event.state && !guard.violation && overQuota(event.state.output)) {
+        guard.violation = DataLimitExceededError.result(event.state.name);
+        execution.abort();
+      }
+    });
     this.records.unshift(record);
     this.records.splice(this.options.keep ?? 500);
 
-    const called = new Set<string>();
-    const guard: QuotaGuard = {};
-    const taskResourceLocalHandlers = Object.fromEntries(
-      taskStates(this.definition.States).map((t) => [t.name, this.overrideFor(t.name, t.resource, called, guard)]),
-    );
-    const retryIntervalOverrides =
-      this.options.retryIntervalMs === undefined
-        ? undefined
-        : Object.fromEntries(retryingStates(this.definition.States).map((s) => [s, this.options.retryIntervalMs!]));
-    const execution = this.machine.run(input as never, {
-      overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never, retryIntervalOverrides },
-      context: {
-        Execution: { Id: executionArn, Name: name, Input: input as never, StartTime: new Date(record.startedAt).toISOString() },
-        StateMachine: { Id: `arn:aws:states:${this.region}:${this.accountId}:stateMachine:${this.name}`, Name: this.name },
-      },
-    });
-    const seen = new Set<string>();
-    const logging = (async () => {
-      for await (const event of execution.eventLogs) {
-        this.recordEvent(record, seen, event as EventLog);
-        const exited = event as EventLog & { state?: { name: string; output?: unknown } };
-        // Pass, Choice and Map outputs never reach a Task override: the event log is where they show.
-        if (exited.type === 'StateExited' && exited.state && !guard.violation && overQuota(exited.state.output)) {
-          guard.violation = DataLimitExceededError.result(exited.state.name);
-          execution.abort();
-        }
-      }
-    })();
-    try {
-      record.output = await execution.result;
+    const result = await execution.done;
+    // The last state's output may be read from the log only after the engine has answered, so a
+    // quota violation also fails an execution the engine reported as succeeded.
+    const failure = guard.violation ?? result.error;
+    if (result.status === 'SUCCEEDED' && !guard.violation) {
       record.status = 'SUCCEEDED';
-    } catch (err) {
-      const e = err as Error & { cause?: Error };
-      const root = guard.violation ?? (e.cause instanceof Error ? e.cause : e);
+      record.output = result.output;
+    } else if (failure) {
       record.status = 'FAILED';
-      record.error = { Error: root.name, Cause: root.message };
-    }
-    await logging.catch(() => undefined);
-    // The last state's output may be read from the log only after the engine has answered.
-    if (guard.violation && record.status === 'SUCCEEDED') {
-      record.status = 'FAILED';
-      record.output = undefined;
-      record.error = { Error: guard.violation.name, Cause: guard.violation.message };
+      record.error = { Error: failure.name, Cause: failure.message };
     }
     // Event logs of nested Maps are best effort; a Task that was called certainly ran.
     for (const name of called) if (!record.path.includes(name)) record.path.push(name);
@@ -506,14 +359,7 @@ export class WorkflowRunner {
     return this.run(original.input, { replayOf: name });
   }
 
-  private recordEvent(record: ExecutionRecord, seen: Set<string>, event: EventLog): void {
-    const e = event as EventLog & {
-      state?: { name: string; input?: unknown; output?: unknown };
-      Error?: string;
-      Cause?: string;
-      retry?: { attempt: number };
-      index?: number;
-    };
+  private recordEvent(record: ExecutionRecord, seen: Set<string>, e: EngineEvent): void {
     const stateName = e.state?.name;
     if (e.type === 'StateEntered' && stateName && !seen.has(stateName)) {
       seen.add(stateName);

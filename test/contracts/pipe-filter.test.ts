@@ -9,7 +9,7 @@ import {
 } from '../../contracts/pipe-filter';
 
 const fixture = <T = Record<string, unknown>>(name: string): T =>
-  JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'pipe-filter', `${name}.json`), 'utf8')) as T;
+  JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'stream', `${name}.json`), 'utf8')) as T;
 
 describe('pipe filter patterns', () => {
   it('are exactly the two documented patterns, in order', () => {
@@ -48,10 +48,10 @@ describe('pipe filter patterns', () => {
 
 describe('passesPipeFilter on CONVO_HISTORY stream records', () => {
   it.each([
-    ['insert', true, 'a new message'],
-    ['modify-newly-handled', true, 'the first answer: handledBy newly set'],
+    ['insert-direct', true, 'a new message'],
+    ['modify-handled-direct', true, 'the first answer: handledBy newly set'],
     ['modify-already-handled', false, 'handledBy already in the old image (re-claim, handledAt edit)'],
-    ['modify-body-only', false, 'an edit of the body'],
+    ['modify-body-edited', false, 'an edit of the body'],
     ['modify-handled-by-removed', false, 'handledBy removed'],
     ['modify-handled-by-null', false, 'handledBy written as a NULL attribute, not a string'],
     ['remove', false, 'a deleted message'],
@@ -63,7 +63,7 @@ describe('passesPipeFilter on CONVO_HISTORY stream records', () => {
 describe('passesPipeFilter on the AWS documentation sample', () => {
   // The INSERT / MODIFY / REMOVE sample records of the DynamoDB stream event shown in
   // "Amazon DynamoDB stream as a source for EventBridge Pipes" (and the Lambda DynamoDB docs).
-  const sample = fixture<{ eventID: string; eventName: string }[]>('aws-docs-sample');
+  const sample = fixture<{ eventID: string; eventName: string }[]>('aws-docs-lambda-sample');
 
   it('passes the INSERT and nothing else', () => {
     expect(sample.map((record) => [record.eventName, passesPipeFilter(record)])).toEqual([

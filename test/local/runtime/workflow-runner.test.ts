@@ -5,9 +5,11 @@ import { LocalIotData } from '../../../local/emulators/iot-data';
 import { listen, type Listening } from '../../../local/emulators/listen';
 import { LocalSns } from '../../../local/emulators/sns';
 import { LocalSqs } from '../../../local/emulators/sqs';
-import { loadDefinition, UnresolvedPlaceholderError, WorkflowRunner, type LambdaHandler } from '../../../local/runtime/workflow-runner';
+import { WorkflowRunner, type LambdaHandler } from '../../../local/runtime/workflow-runner';
+import { notificationFanoutSubstitutions, UnsubstitutedPlaceholderError } from '../../../state-machines/workflows';
 import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../../../contracts/envelope';
 import { AWS_LIMITS } from '../../../contracts/limits';
+import { pushTopicOf } from '../../../contracts/push-topic';
 
 const ACCOUNT = '000000000000';
 const fn = (name: string) => `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${name}`;
@@ -44,18 +46,19 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
   let runner: WorkflowRunner;
   let lambdas: Record<string, LambdaHandler>;
 
-  const substitutions = () => ({
-    ResolveRecipientsFunctionArn: fn('resolve'),
-    CheckPresenceFunctionArn: fn('presence'),
-    DirectTopicArn: topic('direct'),
-    TeamTopicArn: topic('team'),
-    SenderTopicArn: topic('sender'),
-    QuarantineQueueUrl: sqs.queueUrl('quarantine'),
-    UnroutedQueueUrl: sqs.queueUrl('unrouted'),
-    InboxQueueUrlPrefix: sqs.queueUrl('cn-inbox-'),
-    InboxQueueNamePrefix: 'cn-inbox-',
-    InboxRetentionSeconds: '345600',
-  });
+  const substitutions = () =>
+    notificationFanoutSubstitutions({
+      ResolveRecipientsFunctionArn: fn('resolve'),
+      CheckPresenceFunctionArn: fn('presence'),
+      DirectTopicArn: topic('direct'),
+      TeamTopicArn: topic('team'),
+      SenderTopicArn: topic('sender'),
+      QuarantineQueueUrl: sqs.queueUrl('quarantine'),
+      UnroutedQueueUrl: sqs.queueUrl('unrouted'),
+      InboxQueueUrlPrefix: sqs.queueUrl('cn-inbox-'),
+      InboxQueueNamePrefix: 'cn-inbox-',
+      InboxRetentionSeconds: '345600',
+    });
 
   beforeEach(async () => {
     let base = '';
@@ -103,8 +106,9 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
   it('refuses a definition with a placeholder that has no substitution', () => {
     const partial: Record<string, string> = { ...substitutions() };
     delete partial.UnroutedQueueUrl;
-    expect(() => loadDefinition(partial)).toThrow(UnresolvedPlaceholderError);
-    expect(() => loadDefinition(partial)).toThrow(/UnroutedQueueUrl/);
+    const start = () => new WorkflowRunner({ substitutions: partial, lambdas, endpoints: {} });
+    expect(start).toThrow(UnsubstitutedPlaceholderError);
+    expect(start).toThrow(/UnroutedQueueUrl/);
   });
 
   it('publishes, pushes to the online device and creates each missing inbox before sending to it', async () => {
@@ -114,7 +118,7 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
     expect(record.output).toEqual([{ outcome: 'notified', notificationId: envelope('m1').notificationId, topic: 'team' }]);
     expect(sns.byTopic(topic('team'))).toHaveLength(1);
     expect(JSON.parse(sns.published[0].message)).toEqual(envelope('m1'));
-    expect(pushes).toEqual([{ topic: 'notify/dev-online', payload: JSON.stringify(envelope('m1')) }]);
+    expect(pushes).toEqual([{ topic: pushTopicOf('dev-online'), payload: JSON.stringify(envelope('m1')) }]);
     expect(sqs.queueNames()).toEqual(['cn-inbox-dev-offline.fifo', 'cn-inbox-dev-online.fifo', 'quarantine', 'unrouted']);
     for (const q of ['cn-inbox-dev-offline.fifo', 'cn-inbox-dev-online.fifo']) {
       expect(sqs.peek(q)).toEqual([{ body: JSON.stringify(envelope('m1')), groupId: 'conv-1', inFlight: false }]);

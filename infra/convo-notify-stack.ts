@@ -2,13 +2,18 @@ import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
+import { AgentApi } from './constructs/agent-api';
+import { AgentIdentity } from './constructs/agent-identity';
 import { ConvoHistoryTable } from './constructs/convo-history-table';
+import { DeviceLifecycle } from './constructs/device-lifecycle';
 import { Inboxes } from './constructs/inboxes';
 import { NotificationTopics } from './constructs/notification-topics';
 import { NotificationWorkflow } from './constructs/notification-workflow';
 import { OperationsAlarms } from './constructs/operations-alarms';
+import { IotAuthorizer } from './constructs/iot-authorizer';
 import { Presence } from './constructs/presence';
 import { RecipientsDatabase } from './constructs/recipients-database';
+import { RecipientsSchema } from './constructs/recipients-schema';
 import { StreamPipe } from './constructs/stream-pipe';
 import { WorkflowTasks } from './constructs/workflow-tasks';
 
@@ -25,7 +30,9 @@ export interface ConvoNotifyStackProps extends StackProps {
 
 /**
  * convo-notify: CONVO_HISTORY stream → EventBridge Pipe → Express state machine → SNS topics,
- * Aurora Data API recipients, IoT push and SQS inboxes; plus the IoT presence path.
+ * Aurora Data API recipients, IoT push and SQS inboxes; plus the IoT presence path, and agent
+ * access (docs/access.md): the identity, the agent API, the IoT custom authorizer, the device
+ * lifecycle sweep and the schema applied at deploy.
  *
  * Environment-agnostic: nothing is looked up at synth time, so `cdk synth` works offline and the
  * same template deploys to any account and region.
@@ -40,6 +47,11 @@ export class ConvoNotifyStack extends Stack {
   public readonly workflow: NotificationWorkflow;
   public readonly streamPipe: StreamPipe;
   public readonly alarms: OperationsAlarms;
+  public readonly identity: AgentIdentity;
+  public readonly agentApi: AgentApi;
+  public readonly iotAuthorizer: IotAuthorizer;
+  public readonly deviceLifecycle: DeviceLifecycle;
+  public readonly schema: RecipientsSchema;
 
   constructor(scope: Construct, id: string, props: ConvoNotifyStackProps) {
     super(scope, id, {
@@ -95,6 +107,40 @@ export class ConvoNotifyStack extends Stack {
       logRetention,
     });
 
+    this.schema = new RecipientsSchema(this, 'RecipientsSchema', { database: this.database, logRetention });
+
+    this.identity = new AgentIdentity(this, 'AgentIdentity', {
+      prefix: config.prefix,
+      external: config.identityProvider,
+      agentIdClaim: config.agentIdClaim,
+    });
+
+    this.agentApi = new AgentApi(this, 'AgentApi', {
+      prefix: config.prefix,
+      identity: this.identity,
+      database: this.database,
+      inboxes: this.inboxes,
+      convoHistoryTable: this.convoHistory.table,
+      presenceTable: this.presence.table,
+      reservedConcurrency: config.agentApiConcurrency,
+      throttle: { rateLimit: config.agentApiRateLimit, burstLimit: config.agentApiBurstLimit },
+      corsOrigins: config.agentApiCorsOrigins,
+      logRetention,
+    });
+
+    this.iotAuthorizer = new IotAuthorizer(this, 'IotAuthorizer', {
+      prefix: config.prefix,
+      identity: this.identity,
+      reservedConcurrency: config.iotAuthorizerConcurrency,
+      logRetention,
+    });
+
+    this.deviceLifecycle = new DeviceLifecycle(this, 'DeviceLifecycle', {
+      database: this.database,
+      staleDeviceDays: config.staleDeviceDays,
+      logRetention,
+    });
+
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
@@ -103,6 +149,7 @@ export class ConvoNotifyStack extends Stack {
         'presence-rule-errors': this.presence.ruleErrorQueue,
         quarantine: this.inboxes.quarantineQueue,
         unrouted: this.inboxes.unroutedQueue,
+        'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
       },
     });
 
@@ -124,5 +171,10 @@ export class ConvoNotifyStack extends Stack {
     output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
     output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');
     output('RecipientsDatabaseName', this.database.databaseName, 'database that holds the recipients schema');
+    output('AgentTokenIssuer', this.identity.issuer, 'iss of the agent tokens both authorizers accept');
+    output('AgentTokenAudience', this.identity.audience, 'aud (or Cognito client_id) of the agent tokens');
+    output('IotAuthorizerName', this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');
+    if (this.identity.userPool) output('AgentUserPoolId', this.identity.userPool.userPoolId, 'Cognito user pool of the agents (created because no oidcIssuer was given)');
+    if (this.identity.userPoolClient) output('AgentUserPoolClientId', this.identity.userPoolClient.userPoolClientId, 'app client of the AgentCRM browser app');
   }
 }

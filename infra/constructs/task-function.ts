@@ -38,6 +38,13 @@ export interface TaskFunctionProps {
    * @default 'INFO'
    */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * Reserved concurrency: at most this many concurrent invocations, so that traffic of this
+   * function can never take the concurrency the pipeline's functions need.
+   *
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -76,6 +83,7 @@ export class TaskFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: `convo-notify task: ${props.taskName}`,
       environment: {
         LOG_LEVEL: props.logLevel ?? 'INFO',

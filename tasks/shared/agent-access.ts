@@ -107,7 +107,7 @@ export const DeviceLabelSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[^\u0000-\u001f\u007f]+$/, 'must not contain control characters');
+  .refine((label) => ![...label].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), 'must not contain control characters');
 
 export const RegisterDeviceRequestSchema = z.strictObject({ label: DeviceLabelSchema.optional() });
 export type RegisterDeviceRequest = z.infer<typeof RegisterDeviceRequestSchema>;

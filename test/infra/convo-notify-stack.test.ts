@@ -301,8 +301,12 @@ describe('task Lambdas', () => {
       Object.entries(env).map(([k, v]) => [k, JSON.stringify(v) === JSON.stringify(ref('PRESENCE')) ? ref(presenceTable()) : v]),
     );
 
-  it('are the four tasks, and only they', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 4);
+  it('are the four workflow tasks, the four agent-access tasks and the schema provider framework, and only they', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 9);
+    const descriptions = Object.values(s.template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Description as string | undefined);
+    expect(descriptions.filter((d) => d?.startsWith('convo-notify task: ')).sort()).toEqual(
+      ['agent-api', 'apply-schema', 'check-presence', 'deactivate-devices', 'iot-authorizer', 'normalize-record', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
+    );
   });
 
   it.each(Object.entries(tasks))('%s: Node.js 22 on arm64, traced, own log group with retention, contract env', (_name, task) => {
@@ -415,19 +419,22 @@ describe('IAM least privilege across the stack', () => {
     }
   });
 
-  it('has exactly two wildcard resource patterns: the inbox queues and the notify/ IoT topics', () => {
+  it('has exactly three wildcard resource patterns: the inbox queues, the notify/ IoT topics, the schema handler’s versions', () => {
     const patterns = identityStatements(s.template)
       .flatMap(({ statement }) => asArray(statement.Resource))
       .filter((r) => r !== '*' && JSON.stringify(r).includes('*'))
       .map((r) => JSON.stringify(r));
-    expect(patterns.map((p) => p.match(/:([^:"]*\*)"/)?.[1]).sort()).toEqual(['convo-notify-inbox-*', 'topic/notify/*']);
+    const schemaHandler = id('AWS::Lambda::Function', 'RecipientsSchemaApplySchemaFunction');
+    expect([...new Set(patterns.map((p) => p.match(/:([^:"]*\*)"/)?.[1] ?? p))].sort()).toEqual(
+      ['convo-notify-inbox-*', 'topic/notify/*', JSON.stringify({ 'Fn::Join': ['', [arnOf(schemaHandler), ':*']] })].sort(),
+    );
   });
 });
 
 describe('queues and topics', () => {
   it('encrypts every queue (SSE-SQS) and refuses non-TLS access to it', () => {
     const queues = s.template.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(4);
+    expect(Object.keys(queues)).toHaveLength(5);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
@@ -558,7 +565,10 @@ describe('Presence and IoT', () => {
   });
 
   it('lets only this rule invoke record-presence', () => {
-    s.template.resourceCountIs('AWS::Lambda::Permission', 1);
+    const permissions = Object.values(s.template.findResources('AWS::Lambda::Permission')).filter(
+      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify(arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction'))),
+    );
+    expect(permissions).toHaveLength(1);
     s.template.hasResourceProperties('AWS::Lambda::Permission', {
       Action: 'lambda:InvokeFunction',
       FunctionName: arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction')),
@@ -615,6 +625,7 @@ describe('operations alarms', () => {
       ['PresenceRuleErrorQueue', 'convo-notify-presence-rule-errors-not-empty'],
       ['InboxesQuarantineQueue', 'convo-notify-quarantine-not-empty'],
       ['InboxesUnroutedQueue', 'convo-notify-unrouted-not-empty'],
+      ['DeviceLifecycleDeadLetterQueue', 'convo-notify-device-lifecycle-dlq-not-empty'],
     ]) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: name,
@@ -637,7 +648,7 @@ describe('operations alarms', () => {
         Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsTimedOut' }) }) }),
       ]),
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
   });
 });
 

@@ -10,6 +10,10 @@
  *   instead of creating Aurora Serverless v2; `dbName` (default `convo_notify`) names the database.
  * - `inboxRetentionDays` (default 4), `recipientsPageSize` (default 100),
  *   `pipeBatchSize` (default 10), `pipeParallelization` (default 1).
+ * - `oidcIssuer` + `oidcAudience` (+ `oidcJwksUri`): the CRM's identity provider for agent tokens
+ *   instead of the Cognito user pool the stack creates; `agentIdClaim` (default `sub`).
+ * - `agentApiConcurrency`, `iotAuthorizerConcurrency` (default 10 each), `agentApiRateLimit` (50),
+ *   `agentApiBurstLimit` (100), `agentApiCorsOrigins` (none), `staleDeviceDays` (30).
  *
  * Every synth runs the cdk-nag AwsSolutions checks (`docs/infra.md` lists each acknowledged
  * finding and why): an unacknowledged error fails the synth, a warning is printed in its report.

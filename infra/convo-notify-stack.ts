@@ -171,6 +171,7 @@ export class ConvoNotifyStack extends Stack {
     output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
     output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');
     output('RecipientsDatabaseName', this.database.databaseName, 'database that holds the recipients schema');
+    output('AgentApiUrl', this.agentApi.stage.url, 'agent API base URL (routes in docs/access.md)');
     output('AgentTokenIssuer', this.identity.issuer, 'iss of the agent tokens both authorizers accept');
     output('AgentTokenAudience', this.identity.audience, 'aud (or Cognito client_id) of the agent tokens');
     output('IotAuthorizerName', this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');

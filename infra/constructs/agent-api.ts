@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
@@ -201,8 +201,6 @@ export class AgentApi extends Construct {
         format: apigw.AccessLogFormat.custom(JSON.stringify(accessLogFields(props.identity.agentIdClaim))),
       },
     });
-
-    new CfnOutput(this, 'Url', { value: this.stage.url, description: 'agent API base URL (routes in docs/access.md)' });
   }
 }
 

@@ -1,3 +1,4 @@
+import '../sql/register-text-loader';
 import mqtt, { type MqttClient } from 'mqtt';
 import { generatedData } from '../local/seed';
 import { startLocalStack, type LocalStack } from '../local/stack';

@@ -10,7 +10,7 @@
  * | `dbName` | `convo_notify` | database holding the recipients schema |
  * | `inboxRetentionDays` | `4` | inbox message retention, 1–14 days |
  * | `recipientsPageSize` | `100` | devices per `ResolveRecipients` page, 1–500 (the handler's `MAX_PAGE_SIZE`) |
- * | `pipeBatchSize` | `10` | stream records per state machine execution, 1–1000 |
+ * | `pipeBatchSize` | `10` | stream records per enrichment invocation and execution, 1–21 (`MAX_PIPE_BATCH_SIZE`: the enriched batch must fit the execution input) |
  * | `pipeParallelization` | `1` | concurrent batches per stream shard, 1–10 |
  * | `oidcIssuer` + `oidcAudience` | stack creates a Cognito user pool + app client | the CRM's OIDC issuer URL (https, exactly the tokens' `iss`) and the audience (`aud`, or `client_id` for tokens without `aud`) of agent tokens (both or neither) |
  * | `oidcJwksUri` | `<issuer>/.well-known/jwks.json` | where the issuer publishes its signing keys |
@@ -21,6 +21,7 @@
  * | `staleDeviceDays` | `30` | devices not seen for this many days are deactivated by the daily sweep, 1–3650 |
  */
 import type { Node } from 'constructs';
+import { MAX_PIPE_BATCH_SIZE } from '../tasks/shared/enrichment';
 
 /** Everything the stack needs from the context, validated and with defaults applied. */
 export interface ConvoNotifyConfig {
@@ -183,7 +184,7 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     dbName,
     inboxRetentionDays: integer(lookup, 'inboxRetentionDays', DEFAULT_CONFIG.inboxRetentionDays, 1, 14),
     recipientsPageSize: integer(lookup, 'recipientsPageSize', DEFAULT_CONFIG.recipientsPageSize, 1, 500),
-    pipeBatchSize: integer(lookup, 'pipeBatchSize', DEFAULT_CONFIG.pipeBatchSize, 1, 1000),
+    pipeBatchSize: integer(lookup, 'pipeBatchSize', DEFAULT_CONFIG.pipeBatchSize, 1, MAX_PIPE_BATCH_SIZE),
     pipeParallelization: integer(lookup, 'pipeParallelization', DEFAULT_CONFIG.pipeParallelization, 1, 10),
     identityProvider: identityProviderFrom(lookup),
     agentIdClaim: agentIdClaim(lookup),

@@ -101,6 +101,7 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       streamArn: this.convoHistory.streamArn,
       stateMachine: this.workflow.stateMachine,
+      enrichment: this.tasks.normalizeBatch.function,
       deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
       batchSize: config.pipeBatchSize,
       parallelizationFactor: config.pipeParallelization,
@@ -147,10 +148,12 @@ export class ConvoNotifyStack extends Stack {
       queues: {
         'pipe-dlq': this.inboxes.pipeDeadLetterQueue,
         'presence-rule-errors': this.presence.ruleErrorQueue,
+        'presence-failures': this.presence.failureQueue,
         quarantine: this.inboxes.quarantineQueue,
         unrouted: this.inboxes.unroutedQueue,
         'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
       },
+      destinationFunctions: { 'record-presence': this.presence.recordPresence.function },
     });
 
     const output = (id: string, value: string, description: string) =>
@@ -167,6 +170,7 @@ export class ConvoNotifyStack extends Stack {
     output('SenderTopicArn', this.topics.topics.sender.topicArn, 'messages for the agents subscribed to the sender');
     output('PresenceTableName', this.presence.table.tableName, 'clientId to connected / disconnected');
     output('PresenceRuleErrorQueueUrl', this.presence.ruleErrorQueue.queueUrl, 'lifecycle events record-presence could not take');
+    output('PresenceFailureQueueUrl', this.presence.failureQueue.queueUrl, 'record-presence invocations that failed after retries (Lambda invocation records)');
     output('AgentDevicePolicyName', this.presence.devicePolicy.ref, 'IoT policy to attach to AgentCRM device certificates');
     output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
     output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');

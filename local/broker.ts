@@ -3,6 +3,7 @@ import { createBroker, type Client } from 'aedes';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { PUSH_TOPIC_PREFIX, pushTopicOf } from '../tasks/shared/push-topic';
 import { PortInUseError } from './listen';
 
 /**
@@ -31,8 +32,6 @@ export interface LocalBroker {
   close(): Promise<void>;
 }
 
-export const NOTIFY_PREFIX = 'notify/';
-
 const listenOn = (server: TcpServer | HttpServer, port: number, what: string): Promise<number> =>
   new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -45,14 +44,14 @@ export const startBroker = async (options: BrokerOptions = {}): Promise<LocalBro
   const aedes = createBroker();
 
   aedes.authorizeSubscribe = (client: Client, sub, callback) => {
-    if (sub.topic !== `${NOTIFY_PREFIX}${client.id}`) {
-      callback(new Error(`client ${client.id} may subscribe only to ${NOTIFY_PREFIX}${client.id}, not ${sub.topic}`), null);
+    if (sub.topic !== pushTopicOf(client.id)) {
+      callback(new Error(`client ${client.id} may subscribe only to ${pushTopicOf(client.id)}, not ${sub.topic}`), null);
       return;
     }
     callback(null, sub);
   };
   aedes.authorizePublish = (client, packet, callback) => {
-    if (client && (packet.topic.startsWith(NOTIFY_PREFIX) || packet.topic.startsWith('$'))) {
+    if (client && (packet.topic.startsWith(PUSH_TOPIC_PREFIX) || packet.topic.startsWith('$'))) {
       callback(new Error(`client ${client.id} may not publish to ${packet.topic}`));
       return;
     }

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AWS_LIMITS } from '../tasks/shared/limits';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 /**
  * A local AWS IoT data-plane endpoint (REST-JSON, as @aws-sdk/client-iot-data-plane speaks it)
- * that implements `Publish` by handing the message to the embedded MQTT broker.
+ * that implements `Publish` by handing the message to the embedded MQTT broker. A payload over
+ * IoT Core's publish limit is refused with 413 RequestEntityTooLargeException, as IoT refuses it.
  */
 export type BrokerPublish = (topic: string, payload: Buffer, qos: 0 | 1) => Promise<void>;
 
@@ -44,6 +46,10 @@ export class LocalIotData {
       return;
     }
     const payload = await readBody(req);
+    if (payload.length > AWS_LIMITS.iotPublishPayloadBytes) {
+      errorReply(res, 413, 'RequestEntityTooLargeException', 'The payload exceeds the maximum size allowed');
+      return;
+    }
     const qos = Number(qosParam) as 0 | 1;
     try {
       await this.publish(topic, payload, qos);

@@ -1,4 +1,5 @@
 import './promise-with-resolvers';
+import '../sql/register-text-loader';
 import { parseArgs } from 'node:util';
 import { startDashboard, type Dashboard } from './dashboard/server';
 import { listen, PortInUseError } from './listen';
@@ -125,7 +126,28 @@ const banner = (stack: LocalStack, dashboard: Dashboard, seconds: string): strin
   ].join('\n');
 };
 
+/**
+ * `npm start` serves a dashboard and a dozen endpoints: one call that fails without a handler (a
+ * rejected promise nobody awaited, an exception in an event callback) is logged and the process
+ * keeps serving, instead of Node's default of exiting. Returns the function that removes the
+ * handlers.
+ */
+export const keepServingOnUnhandledErrors = (
+  proc: Pick<NodeJS.Process, 'on' | 'off'>,
+  report: (message: string, error: unknown) => void,
+): (() => void) => {
+  const onRejection = (reason: unknown) => report('error: unhandled rejection (still serving):', reason);
+  const onException = (error: Error) => report('error: uncaught exception (still serving):', error);
+  proc.on('unhandledRejection', onRejection);
+  proc.on('uncaughtException', onException);
+  return () => {
+    proc.off('unhandledRejection', onRejection);
+    proc.off('uncaughtException', onException);
+  };
+};
+
 export const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void> => {
+  keepServingOnUnhandledErrors(process, (message, error) => console.error(message, error));
   let options: MainOptions;
   try {
     options = parseOptions(argv, env);

@@ -1,6 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import schemaSql from '../sql/schema.sql';
 
 /**
  * Recipients data for the local runtime: the real `sql/schema.sql`, then agents, devices, team
@@ -48,10 +47,8 @@ export const generatedData = (agents: number, devicesPerAgent: number, tenantId 
   }),
 });
 
-export const SCHEMA_PATH = join(__dirname, '..', 'sql', 'schema.sql');
-
 export const seedRecipients = async (db: PGlite, data: SeedData): Promise<void> => {
-  await db.exec(readFileSync(SCHEMA_PATH, 'utf8'));
+  await db.exec(schemaSql);
   await db.transaction(async (tx) => {
     for (const agent of data.agents) {
       await tx.query('INSERT INTO agents (agent_id, tenant_id, active) VALUES ($1, $2, $3) ON CONFLICT (agent_id) DO NOTHING', [

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
 import { CORS_HEADERS, handlePreflight, readBody } from './http-util';
 
 /**
  * A local SNS endpoint for the AWS Query protocol @aws-sdk/client-sns uses. Only `Publish` is
- * implemented; every publish is recorded per topic so tests and the dashboard can show it.
+ * implemented; every publish is recorded per topic so tests and the dashboard can show it. A
+ * message over SNS's size limit (the message plus its attributes) is refused as SNS refuses it.
  */
 export interface RecordedSnsMessage {
   messageId: string;
@@ -51,8 +53,17 @@ export class LocalSns {
       return;
     }
     const attributes: Record<string, string> = {};
+    // SNS counts each attribute's name, data type and value with the message.
+    let size = payloadBytes(message);
     for (let i = 1; form.has(`MessageAttributes.entry.${i}.Name`); i++) {
-      attributes[form.get(`MessageAttributes.entry.${i}.Name`)!] = form.get(`MessageAttributes.entry.${i}.Value.StringValue`) ?? '';
+      const name = form.get(`MessageAttributes.entry.${i}.Name`)!;
+      const value = form.get(`MessageAttributes.entry.${i}.Value.StringValue`) ?? '';
+      attributes[name] = value;
+      size += payloadBytes(name) + payloadBytes(form.get(`MessageAttributes.entry.${i}.Value.DataType`) ?? '') + payloadBytes(value);
+    }
+    if (size > AWS_LIMITS.snsMessageBytes) {
+      reply(res, 400, errorXml('InvalidParameter', 'Invalid parameter: Message too long'));
+      return;
     }
     const messageId = randomUUID();
     this.published.push({ messageId, topicArn, message, attributes });

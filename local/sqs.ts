@@ -1,11 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 /**
  * A local SQS endpoint speaking the AWS JSON 1.0 protocol that @aws-sdk/client-sqs uses, with just
  * the actions convo-notify needs. FIFO queues keep per-group order (a group with a message in
  * flight is held back), deduplicate for 5 minutes, and every queue honours its retention period.
+ * Messages over the size limit (body plus attributes) are refused with the error SQS gives, and an
+ * outage can be switched on to see what the flow does when SQS answers 503.
  */
 
 export class SqsError extends Error {
@@ -20,7 +23,37 @@ export class SqsError extends Error {
     super(message);
     this.name = code;
   }
+
+  /** Who is at fault, as SQS says in `x-amzn-query-error`. */
+  get fault(): 'Sender' | 'Receiver' {
+    return this.status >= 500 ? 'Receiver' : 'Sender';
+  }
 }
+
+type MessageAttributeValue = { DataType?: string; StringValue?: string; BinaryValue?: string };
+
+export interface SendMessageInput {
+  QueueUrl?: string;
+  MessageBody?: string;
+  MessageAttributes?: Record<string, MessageAttributeValue>;
+  MessageGroupId?: string;
+  MessageDeduplicationId?: string;
+  DelaySeconds?: number;
+}
+
+/**
+ * The size SQS counts against the message limit: the body, and for each attribute its name, its
+ * data type and its value (binary values decoded from the base64 the JSON protocol carries).
+ */
+export const sqsMessageBytes = (body: string, attributes: Record<string, MessageAttributeValue> = {}): number =>
+  Object.entries(attributes).reduce(
+    (total, [name, a]) =>
+      total +
+      payloadBytes(name) +
+      payloadBytes(a.DataType ?? '') +
+      (a.StringValue !== undefined ? payloadBytes(a.StringValue) : a.BinaryValue !== undefined ? Buffer.from(a.BinaryValue, 'base64').length : 0),
+    payloadBytes(body),
+  );
 
 const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const DEFAULT_RETENTION_S = 345_600;
@@ -69,6 +102,7 @@ export class LocalSqs {
   private readonly pollIntervalMs: number;
   private sequence = 0n;
   private closed = false;
+  private outage = false;
   /** Every accepted send, for tests and the executions view. */
   readonly sent: { queueName: string; messageId: string; body: string; groupId?: string; duplicate: boolean; at: number }[] = [];
 
@@ -81,6 +115,14 @@ export class LocalSqs {
   /** Ends pending long polls (they answer empty) so a server can close promptly. */
   close(): void {
     this.closed = true;
+  }
+
+  /**
+   * Fault injection: while on, every request is answered 503 ServiceUnavailable, as SQS answers
+   * during a temporary failure of the service. Messages already stored are kept.
+   */
+  setOutage(down: boolean): void {
+    this.outage = down;
   }
 
   queueUrl(name: string): string {
@@ -167,16 +209,23 @@ export class LocalSqs {
     return { QueueUrl: q.url };
   }
 
-  sendMessage(input: {
-    QueueUrl?: string;
-    MessageBody?: string;
-    MessageGroupId?: string;
-    MessageDeduplicationId?: string;
-    DelaySeconds?: number;
-  }): { MessageId: string; MD5OfMessageBody: string; SequenceNumber?: string } {
+  /** The queue's MaximumMessageSize when it sets one, else SQS's limit. */
+  private maximumMessageBytes(q: Queue): number {
+    return Number(q.attributes.MaximumMessageSize ?? AWS_LIMITS.sqsMessageBytes);
+  }
+
+  sendMessage(input: SendMessageInput): { MessageId: string; MD5OfMessageBody: string; SequenceNumber?: string } {
     const q = this.queueFromUrl(input.QueueUrl);
     if (typeof input.MessageBody !== 'string' || input.MessageBody.length === 0) {
       throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.', 'MissingParameter');
+    }
+    const limit = this.maximumMessageBytes(q);
+    if (sqsMessageBytes(input.MessageBody, input.MessageAttributes) > limit) {
+      throw new SqsError(
+        'InvalidParameterValue',
+        `One or more parameters are invalid. Reason: Message must be shorter than ${limit} bytes.`,
+        'InvalidParameterValue',
+      );
     }
     const now = this.now();
     const body = input.MessageBody;
@@ -209,6 +258,47 @@ export class LocalSqs {
     const delay = (input.DelaySeconds ?? Number(q.attributes.DelaySeconds ?? 0)) * 1000;
     const message = this.store(q, body, now, delay);
     return { MessageId: message.messageId, MD5OfMessageBody: message.md5 };
+  }
+
+  /**
+   * Up to 10 entries; the whole request counts against the same limit as one message
+   * (BatchRequestTooLong), and each entry succeeds or fails on its own.
+   */
+  sendMessageBatch(input: { QueueUrl?: string; Entries?: (Omit<SendMessageInput, 'QueueUrl'> & { Id?: string })[] }) {
+    const q = this.queueFromUrl(input.QueueUrl);
+    const entries = input.Entries ?? [];
+    if (entries.length === 0 || entries.length > 10) {
+      throw new SqsError(
+        entries.length === 0 ? 'EmptyBatchRequest' : 'TooManyEntriesInBatchRequest',
+        entries.length === 0 ? 'There should be at least one SendMessageBatchRequestEntry in the request.' : `Maximum number of entries per request are 10. You have sent ${entries.length}.`,
+        entries.length === 0 ? 'AWS.SimpleQueueService.EmptyBatchRequest' : 'AWS.SimpleQueueService.TooManyEntriesInBatchRequest',
+      );
+    }
+    const entryIds = entries.map((e) => e.Id ?? '');
+    if (new Set(entryIds).size !== entryIds.length) {
+      throw new SqsError('BatchEntryIdsNotDistinct', 'Two or more batch entries in the request have the same Id.', 'AWS.SimpleQueueService.BatchEntryIdsNotDistinct');
+    }
+    const total = entries.reduce((sum, e) => sum + sqsMessageBytes(e.MessageBody ?? '', e.MessageAttributes), 0);
+    const limit = this.maximumMessageBytes(q);
+    if (total > limit) {
+      throw new SqsError(
+        'BatchRequestTooLong',
+        `Batch requests cannot be longer than ${limit} bytes. You have sent ${total} bytes.`,
+        'AWS.SimpleQueueService.BatchRequestTooLong',
+      );
+    }
+    const Successful: { Id: string; MessageId: string; MD5OfMessageBody: string; SequenceNumber?: string }[] = [];
+    const Failed: { Id: string; SenderFault: boolean; Code: string; Message: string }[] = [];
+    for (const entry of entries) {
+      const id = entry.Id ?? '';
+      try {
+        Successful.push({ Id: id, ...this.sendMessage({ ...entry, QueueUrl: q.url }) });
+      } catch (err) {
+        const e = err instanceof SqsError ? err : new SqsError('InternalError', (err as Error).message, 'InternalError', 500);
+        Failed.push({ Id: id, SenderFault: e.fault === 'Sender', Code: e.queryCode, Message: e.message });
+      }
+    }
+    return { Successful, Failed };
   }
 
   private store(q: Queue, body: string, now: number, delayMs: number, groupId?: string): StoredMessage {
@@ -369,6 +459,8 @@ export class LocalSqs {
         return this.getQueueUrl(input);
       case 'SendMessage':
         return this.sendMessage(input);
+      case 'SendMessageBatch':
+        return this.sendMessageBatch(input);
       case 'ReceiveMessage':
         return this.receiveMessage(input);
       case 'DeleteMessage':
@@ -394,6 +486,9 @@ export class LocalSqs {
     const contentType = 'application/x-amz-json-1.0';
     try {
       const raw = (await readBody(req)).toString('utf8');
+      if (this.outage) {
+        throw new SqsError('ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', 'ServiceUnavailable', 503);
+      }
       const input = raw.length > 0 ? (JSON.parse(raw) as Record<string, unknown>) : {};
       if (!action) {
         throw new SqsError('UnknownOperationException', 'Missing X-Amz-Target header', 'InvalidAction');
@@ -406,7 +501,7 @@ export class LocalSqs {
           ? err
           : new SqsError('InternalError', (err as Error).message, 'InternalError', err instanceof SyntaxError ? 400 : 500);
       sendJson(res, e.status, { __type: `com.amazonaws.sqs#${e.code}`, message: e.message }, contentType, {
-        'x-amzn-query-error': `${e.queryCode};Sender`,
+        'x-amzn-query-error': `${e.queryCode};${e.fault}`,
       });
     }
   };

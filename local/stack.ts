@@ -3,10 +3,12 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { PGlite } from '@electric-sql/pglite';
 import { passesPipeFilter } from '../infra/pipe-filter';
+import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, type BatchEntry } from '../tasks/shared/enrichment';
+import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
 import { startBroker, type LocalBroker } from './broker';
 import { LocalDataApi } from './data-api/server';
-import { convoHistoryTableInput, LocalDynamoDb } from './dynamodb';
-import { attachIotLifecycleEvents, type LifecycleAdapter } from './iot-lifecycle';
+import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from './dynamodb';
+import { attachIotLifecycleEvents, createAsyncInvoker, type IotLifecycleEvent, type LifecycleAdapter } from './iot-lifecycle';
 import { LocalIotData } from './iot-data';
 import { listen } from './listen';
 import { LocalPipe } from './pipe';
@@ -45,6 +47,8 @@ export interface LocalStackOptions {
   pipeBatchSize?: number;
   /** @default 20 */
   pipeBatchingWindowMs?: number;
+  /** Delay before the pipe's first retry of a failed batch (doubling, jittered, capped at 60 s). @default 1000 */
+  pipeRetryBaseDelayMs?: number;
   /** Pause of every state-machine retry, in milliseconds; the ASL's own backoff when unset. */
   retryIntervalMs?: number;
   log?: (message: string) => void;
@@ -61,6 +65,8 @@ export interface LocalStack {
     quarantineQueueUrl: string;
     unroutedQueueUrl: string;
     pipeDlqUrl: string;
+    /** record-presence invocations that failed every attempt, as Lambda on-failure destination records. */
+    presenceFailuresQueueUrl: string;
     topicArns: { direct: string; team: string; sender: string };
   };
   seed: SeedData;
@@ -70,9 +76,9 @@ export interface LocalStack {
   broker: LocalBroker;
   dynamodb: LocalDynamoDb;
   dataApi: LocalDataApi;
-  pipe: LocalPipe;
+  pipe: LocalPipe<DynamoDbStreamRecord, BatchEntry[]>;
   runner: WorkflowRunner;
-  lifecycle: LifecycleAdapter;
+  lifecycle: LifecycleAdapter<IotLifecycleEvent>;
   /** Writes a CONVO_HISTORY item through the local DynamoDB endpoint, as the chat product does. */
   putMessage(item: Record<string, unknown>): Promise<void>;
   /** Resolves when every stream record and presence event so far has been fully processed. */
@@ -136,6 +142,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const quarantineQueueUrl = sqs.createQueue({ QueueName: `${prefix}-quarantine` }).QueueUrl;
     const unroutedQueueUrl = sqs.createQueue({ QueueName: `${prefix}-unrouted` }).QueueUrl;
     const pipeDlqUrl = sqs.createQueue({ QueueName: `${prefix}-pipe-dlq` }).QueueUrl;
+    const presenceFailuresQueueUrl = sqs.createQueue({ QueueName: `${prefix}-presence-failures` }).QueueUrl;
     const sns = new LocalSns();
     const snsEndpoint = await listen(sns.handle, ports.sns, 'the SNS endpoint');
     started.push(snsEndpoint);
@@ -164,19 +171,34 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     });
     /* eslint-disable @typescript-eslint/no-require-imports */
     const handlers = {
-      normalize: (require('../tasks/normalize-record/handler') as { handler: LambdaHandler }).handler,
+      normalizeBatch: (require('../tasks/normalize-batch/handler') as { handler: LambdaHandler }).handler,
       resolve: (require('../tasks/resolve-recipients/handler') as { handler: LambdaHandler }).handler,
       presence: (require('../tasks/check-presence/handler') as { handler: LambdaHandler }).handler,
       recordPresence: (require('../tasks/record-presence/handler') as { handler: LambdaHandler }).handler,
     };
     /* eslint-enable @typescript-eslint/no-require-imports */
 
-    const lifecycle = attachIotLifecycleEvents(broker.aedes, (event) => handlers.recordPresence(event, {}), {
-      onError: (error, event) => log(`record-presence failed for ${event.clientId}: ${(error as Error).message}`),
+    const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${prefix}-${name}`;
+
+    // As the IoT rules invoke it on AWS: asynchronously, retried twice, then kept on the
+    // presence-failures queue (the function's on-failure destination).
+    const presenceFailuresSqs = new SQSClient({ endpoint: sqsEndpoint.url, region: REGION, credentials: LOCAL_CREDENTIALS });
+    started.push({ close: async () => presenceFailuresSqs.destroy() });
+    const recordPresence = createAsyncInvoker((event: IotLifecycleEvent) => handlers.recordPresence(event, {}), {
+      functionArn: fn('record-presence'),
+      log,
+      onFailure: async (record) => {
+        log(`record-presence gave up on ${record.requestContext.requestId}: kept on the presence-failures queue`);
+        await presenceFailuresSqs.send(new SendMessageCommand({ QueueUrl: presenceFailuresQueueUrl, MessageBody: JSON.stringify(record) }));
+      },
+    });
+    started.push({ close: async () => recordPresence.stop() });
+    const lifecycle = attachIotLifecycleEvents(broker.aedes, (event) => recordPresence.invoke(event), {
+      subscriptionEvents: true,
+      onError: (error, event) => log(`record-presence could not be invoked for ${event.clientId}: ${(error as Error).message}`),
     });
     started.push({ close: async () => lifecycle.detach() });
 
-    const fn = (name: string) => `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${prefix}-${name}`;
     const topicArns = {
       direct: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-direct`,
       team: `arn:aws:sns:${REGION}:${ACCOUNT}:${prefix}-team`,
@@ -184,7 +206,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     };
     const runner = new WorkflowRunner({
       substitutions: {
-        NormalizeRecordFunctionArn: fn('normalize-record'),
         ResolveRecipientsFunctionArn: fn('resolve-recipients'),
         CheckPresenceFunctionArn: fn('check-presence'),
         DirectTopicArn: topicArns.direct,
@@ -197,7 +218,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         InboxRetentionSeconds: '345600',
       },
       lambdas: {
-        [fn('normalize-record')]: handlers.normalize,
         [fn('resolve-recipients')]: handlers.resolve,
         [fn('check-presence')]: handlers.presence,
       },
@@ -211,23 +231,32 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
 
     const sqsClient = new SQSClient({ endpoint: sqsEndpoint.url, region: REGION, credentials: LOCAL_CREDENTIALS });
     started.push({ close: async () => sqsClient.destroy() });
-    const pipe = new LocalPipe({
+    const pipe = new LocalPipe<DynamoDbStreamRecord, BatchEntry[]>({
       filter: passesPipeFilter,
+      inputTemplate: (record) => applyInputTemplate(ENRICHMENT_INPUT_TEMPLATE, record),
+      enrichment: async (events) => (await handlers.normalizeBatch(events, {})) as BatchEntry[],
       batchSize: options.pipeBatchSize ?? 10,
       maximumBatchingWindowMs: options.pipeBatchingWindowMs ?? 20,
       maximumRetryAttempts: 3,
       bisectOnError: true,
-      target: async (batch) => {
-        const execution = await runner.run(batch);
+      target: async (entries: BatchEntry[]) => {
+        const execution = await runner.run(entries);
         if (execution.status === 'FAILED') {
           throw Object.assign(new Error(`${execution.error?.Error}: ${execution.error?.Cause}`), { name: 'ExecutionFailed' });
         }
       },
+      retryBaseDelayMs: options.pipeRetryBaseDelayMs,
+      log,
       deadLetter: async (failure) => {
         log(`pipe: batch ${failure.DDBStreamBatchInfo.startSequenceNumber}..${failure.DDBStreamBatchInfo.endSequenceNumber} kept in the DLQ`);
-        await sqsClient.send(new SendMessageCommand({ QueueUrl: pipeDlqUrl, MessageBody: JSON.stringify(failure) }));
+        // The records ride along locally as a convenience; a batch holding large items is kept as AWS
+        // keeps it, by pointer only, or the DLQ would refuse it forever and block the stream.
+        const withRecords = JSON.stringify(failure);
+        const body = payloadBytes(withRecords) <= AWS_LIMITS.sqsMessageBytes ? withRecords : JSON.stringify({ ...failure, records: undefined });
+        await sqsClient.send(new SendMessageCommand({ QueueUrl: pipeDlqUrl, MessageBody: body }));
       },
     });
+    started.push({ close: async () => pipe.close() });
     dynamodb.onStreamRecord((record) => pipe.push(record));
 
     const stack: LocalStack = {
@@ -249,6 +278,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         quarantineQueueUrl,
         unroutedQueueUrl,
         pipeDlqUrl,
+        presenceFailuresQueueUrl,
         topicArns,
       },
       seed,
@@ -266,6 +296,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       },
       settle: async () => {
         await lifecycle.idle();
+        await recordPresence.idle();
         await pipe.drain();
       },
       stop: stopAll,

@@ -3,6 +3,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AWS_LIMITS, payloadBytes } from '../tasks/shared/limits';
 
 /**
  * Runs the real ASL file with aws-local-stepfunctions. Lambda Tasks call the real handler modules
@@ -10,6 +11,11 @@ import { join } from 'node:path';
  * `arn:aws:states:::aws-sdk:<service>:<action>`, ...) is carried out by the real AWS SDK v3 client
  * against the local endpoints, mapped from the resource ARN and the Parameters, never one
  * hand-written function per state.
+ *
+ * Step Functions' payload quota is enforced as AWS enforces it: an execution input over the limit
+ * is refused before anything runs (the StartExecution/StartSyncExecution `input` length
+ * constraint), and a Task input, a Task result or any state's output over it fails the execution
+ * with the terminal `States.DataLimitExceeded`, which neither Retry nor Catch (States.ALL) handles.
  */
 
 export const DEFINITION_PATH = join(__dirname, '..', 'state-machines', 'notification-fanout.asl.json');
@@ -154,6 +160,13 @@ type CommandCtor = new (input: unknown) => unknown;
 
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
+/** How AWS names a Task in a DataLimitExceeded cause: the function for Lambda, else the integration. */
+const resultLabel = (resource: string, input: Record<string, unknown>): string => {
+  if (resource === 'arn:aws:states:::lambda:invoke' && typeof input.FunctionName === 'string') return input.FunctionName;
+  const match = /^arn:aws:states:::((?:aws-sdk:)?[a-z0-9]+)/.exec(resource);
+  return match ? match[1] : resource;
+};
+
 /**
  * Step Functions takes Parameters in PascalCase whatever the service's own member names are
  * (IoT's Publish members are `topic`, `qos`, `payload`); the SDK's operation schema says which.
@@ -177,6 +190,49 @@ export class TaskError extends Error {
     super(cause);
     this.name = name;
   }
+}
+
+/** The StartExecution answer to an input over the payload quota: no execution is started. */
+export class ExecutionInputTooLargeError extends Error {
+  constructor(readonly bytes: number) {
+    super(
+      `1 validation error detected: Value at 'input' failed to satisfy constraint: Member must have length less than or equal to ${AWS_LIMITS.stepFunctionsPayloadBytes}`,
+    );
+    this.name = 'ValidationException';
+  }
+}
+
+/**
+ * `States.DataLimitExceeded`. The engine reads `isRetryable`/`isCatchable` off the error: AWS
+ * documents this error as terminal, never matched by States.ALL.
+ */
+export class DataLimitExceededError extends TaskError {
+  readonly isRetryable = false;
+  readonly isCatchable = false;
+
+  constructor(cause: string) {
+    super('States.DataLimitExceeded', cause);
+  }
+
+  /** AWS's wording for a result over the quota; `what` is the state, or the resource for a Task result. */
+  static result(what: string): DataLimitExceededError {
+    return new DataLimitExceededError(`The state/task '${what}' returned a result with a size exceeding the maximum number of bytes service limit.`);
+  }
+
+  /**
+   * A Task's effective input (after Parameters) over the quota, which AWS documents as the same
+   * error; the wording is ours, modelled on the result's, as we found no sample of AWS's.
+   */
+  static input(state: string): DataLimitExceededError {
+    return new DataLimitExceededError(`The state/task '${state}' was given an input with a size exceeding the maximum number of bytes service limit.`);
+  }
+}
+
+const overQuota = (value: unknown) => payloadBytes(value ?? null) > AWS_LIMITS.stepFunctionsPayloadBytes;
+
+/** The first payload-quota violation of one execution, seen either by a Task or in the event log. */
+interface QuotaGuard {
+  violation?: DataLimitExceededError;
 }
 
 export interface StateEvent {
@@ -283,15 +339,28 @@ export class WorkflowRunner {
    * the answer given on a later macrotask, because the engine drops nested Map events that arrive
    * after their parent finished (docs/workflow-contract.md, engine notes).
    */
-  private overrideFor(stateName: string, resource: string, called: Set<string>): (input: unknown) => Promise<unknown> {
+  private overrideFor(
+    stateName: string,
+    resource: string,
+    called: Set<string>,
+    guard: QuotaGuard,
+  ): (input: unknown) => Promise<unknown> {
     const call = this.bindingFor(stateName, resource);
     const keys = this.stringified.get(stateName) ?? [];
     return async (input) => {
+      // The event log is read on microtasks: after one macrotask it has seen every state output so
+      // far, so an oversized one stops the execution before this Task has any effect.
+      await new Promise((r) => setImmediate(r));
+      if (guard.violation) throw guard.violation;
       called.add(stateName);
       const prepared = JSON.parse(JSON.stringify(input ?? {})) as Record<string, unknown>;
       for (const key of keys) stringifyAt(prepared, key);
+      // Measured after intrinsics, as AWS measures the effective input.
+      if (overQuota(prepared)) throw (guard.violation = DataLimitExceededError.input(stateName));
       try {
-        return await call(prepared);
+        const result = await call(prepared);
+        if (overQuota(result)) throw (guard.violation = DataLimitExceededError.result(resultLabel(resource, prepared)));
+        return result;
       } finally {
         await new Promise((r) => setImmediate(r));
       }
@@ -357,8 +426,13 @@ export class WorkflowRunner {
     }
   }
 
-  /** Runs one execution to its end; a failed execution is recorded, not thrown. */
+  /**
+   * Runs one execution to its end; a failed execution is recorded, not thrown. An input over the
+   * payload quota is refused (thrown, nothing recorded), as StartExecution refuses it.
+   */
   async run(input: unknown, options: { replayOf?: string } = {}): Promise<ExecutionRecord> {
+    const inputBytes = payloadBytes(input ?? null);
+    if (inputBytes > AWS_LIMITS.stepFunctionsPayloadBytes) throw new ExecutionInputTooLargeError(inputBytes);
     const name = randomUUID();
     const executionArn = `arn:aws:states:${this.region}:${this.accountId}:express:${this.name}:${name}:${randomUUID()}`;
     const record: ExecutionRecord = {
@@ -375,8 +449,9 @@ export class WorkflowRunner {
     this.records.splice(this.options.keep ?? 500);
 
     const called = new Set<string>();
+    const guard: QuotaGuard = {};
     const taskResourceLocalHandlers = Object.fromEntries(
-      taskStates(this.definition.States).map((t) => [t.name, this.overrideFor(t.name, t.resource, called)]),
+      taskStates(this.definition.States).map((t) => [t.name, this.overrideFor(t.name, t.resource, called, guard)]),
     );
     const retryIntervalOverrides =
       this.options.retryIntervalMs === undefined
@@ -391,18 +466,32 @@ export class WorkflowRunner {
     });
     const seen = new Set<string>();
     const logging = (async () => {
-      for await (const event of execution.eventLogs) this.recordEvent(record, seen, event as EventLog);
+      for await (const event of execution.eventLogs) {
+        this.recordEvent(record, seen, event as EventLog);
+        const exited = event as EventLog & { state?: { name: string; output?: unknown } };
+        // Pass, Choice and Map outputs never reach a Task override: the event log is where they show.
+        if (exited.type === 'StateExited' && exited.state && !guard.violation && overQuota(exited.state.output)) {
+          guard.violation = DataLimitExceededError.result(exited.state.name);
+          execution.abort();
+        }
+      }
     })();
     try {
       record.output = await execution.result;
       record.status = 'SUCCEEDED';
     } catch (err) {
       const e = err as Error & { cause?: Error };
-      const root = e.cause instanceof Error ? e.cause : e;
+      const root = guard.violation ?? (e.cause instanceof Error ? e.cause : e);
       record.status = 'FAILED';
       record.error = { Error: root.name, Cause: root.message };
     }
     await logging.catch(() => undefined);
+    // The last state's output may be read from the log only after the engine has answered.
+    if (guard.violation && record.status === 'SUCCEEDED') {
+      record.status = 'FAILED';
+      record.output = undefined;
+      record.error = { Error: guard.violation.name, Cause: guard.violation.message };
+    }
     // Event logs of nested Maps are best effort; a Task that was called certainly ran.
     for (const name of called) if (!record.path.includes(name)) record.path.push(name);
     record.endedAt = Date.now();

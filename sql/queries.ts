@@ -1,65 +1,21 @@
 import type { Topic } from '../tasks/shared/envelope';
+import recipientsDirectFile from './recipients-direct.sql';
+import recipientsSenderFile from './recipients-sender.sql';
+import recipientsTeamFile from './recipients-team.sql';
+import { statementOf } from './statement';
 
 /**
  * The per-topic recipients queries, as the resolve-recipients Lambda sends them to the Data API.
  *
- * The readable, canonical copies are the `recipients-*.sql` files next to this module (with their
- * comment headers); the Lambda is bundled by esbuild and reads no file at runtime, so the same
- * text lives here as strings. test/sql/recipients.test.ts fails if the two ever differ.
+ * The `recipients-*.sql` files next to this module are the only copy. They are imported as text:
+ * esbuild bundles them into the Lambda (`loader: { '.sql': 'text' }`), jest transforms them
+ * (test/support/sql-text-transform.cjs) and the local runtime requires them through
+ * sql/register-text-loader.ts, so every one of them runs the same text.
  */
 
-export const RECIPIENTS_DIRECT_SQL = `
-SELECT d.agent_id, d.client_id
-FROM agents a
-JOIN devices d ON d.agent_id = a.agent_id
-WHERE a.agent_id = :agent_id
-  AND a.tenant_id = :tenant_id
-  AND a.active
-  AND d.active
-  AND a.agent_id IS DISTINCT FROM CAST(:exclude_agent_id AS text)
-  AND (
-    CAST(:after_agent_id AS text) IS NULL
-    OR (d.agent_id, d.client_id) > (CAST(:after_agent_id AS text), CAST(:after_client_id AS text))
-  )
-ORDER BY d.agent_id, d.client_id
-LIMIT :page_limit
-`;
-
-export const RECIPIENTS_TEAM_SQL = `
-SELECT d.agent_id, d.client_id
-FROM team_members tm
-JOIN agents a ON a.agent_id = tm.agent_id
-JOIN devices d ON d.agent_id = a.agent_id
-WHERE tm.team_id = :team_id
-  AND a.tenant_id = :tenant_id
-  AND a.active
-  AND d.active
-  AND a.agent_id IS DISTINCT FROM CAST(:exclude_agent_id AS text)
-  AND (
-    CAST(:after_agent_id AS text) IS NULL
-    OR (d.agent_id, d.client_id) > (CAST(:after_agent_id AS text), CAST(:after_client_id AS text))
-  )
-ORDER BY d.agent_id, d.client_id
-LIMIT :page_limit
-`;
-
-export const RECIPIENTS_SENDER_SQL = `
-SELECT d.agent_id, d.client_id
-FROM sender_subscriptions s
-JOIN agents a ON a.agent_id = s.agent_id AND a.tenant_id = s.tenant_id
-JOIN devices d ON d.agent_id = a.agent_id
-WHERE s.tenant_id = :tenant_id
-  AND s.sender_id = :sender_id
-  AND a.active
-  AND d.active
-  AND a.agent_id IS DISTINCT FROM CAST(:exclude_agent_id AS text)
-  AND (
-    CAST(:after_agent_id AS text) IS NULL
-    OR (d.agent_id, d.client_id) > (CAST(:after_agent_id AS text), CAST(:after_client_id AS text))
-  )
-ORDER BY d.agent_id, d.client_id
-LIMIT :page_limit
-`;
+export const RECIPIENTS_DIRECT_SQL = statementOf(recipientsDirectFile);
+export const RECIPIENTS_TEAM_SQL = statementOf(recipientsTeamFile);
+export const RECIPIENTS_SENDER_SQL = statementOf(recipientsSenderFile);
 
 /** Each topic's query and the parameter that names its audience: the assigned agent, the team or the sender. */
 export const RECIPIENT_QUERIES: Record<Topic, { file: string; sql: string; audienceParameter: string }> = {

@@ -6,7 +6,7 @@
 --
 -- Idempotent: every statement can be run again. The Data API runs one statement per call; the
 -- stack's schema custom resource (tasks/apply-schema) runs the statements one by one on every
--- deploy that changes this file, from its copy in schema.ts (a test keeps the two equal).
+-- deploy that changes this file; the Lambda bundle carries this file's text (sql/schema.ts).
 --
 -- Ids use the "C" collation: they are opaque ASCII, byte order is cheap and identical everywhere,
 -- and the keyset comparison and ORDER BY of the queries must agree on it.

@@ -13,7 +13,6 @@ export const NOTIFICATION_FANOUT_ASL = path.join(__dirname, '..', '..', 'state-m
 
 /** Every `${Placeholder}` of the ASL file, as listed in `docs/workflow-contract.md`. */
 export const DEFINITION_SUBSTITUTION_KEYS = [
-  'NormalizeRecordFunctionArn',
   'ResolveRecipientsFunctionArn',
   'CheckPresenceFunctionArn',
   'DirectTopicArn',
@@ -48,15 +47,15 @@ export interface NotificationWorkflowProps {
 }
 
 /**
- * The Express state machine that fans a batch of stream records out to topics, inboxes and
- * devices, loaded from the ASL file with `definitionSubstitutions` for every placeholder.
+ * The Express state machine that fans a batch out to topics, inboxes and devices: its input is
+ * the Pipe enrichment's answer (one notification or quarantine entry per stream record), loaded from the ASL file with `definitionSubstitutions` for every placeholder.
  *
  * Express, because the pipe invokes it synchronously (REQUEST_RESPONSE): a failed execution fails
  * the batch, which the pipe then retries, bisects and finally dead-letters. Every execution is
  * logged at level ALL with its data (the console's execution view for Express workflows is built
  * from these logs) and traced with X-Ray.
  *
- * The role gets exactly what the states call: the three task Lambdas, the three topics (and their
+ * The role gets exactly what the states call: the two task Lambdas, the three topics (and their
  * key, through SNS only), the quarantine and unrouted queues, the `<prefix>-inbox-*` queues
  * (create + send) and IoT publish on `notify/*`.
  */
@@ -79,7 +78,6 @@ export class NotificationWorkflow extends Construct {
     });
 
     this.definitionSubstitutions = {
-      NormalizeRecordFunctionArn: tasks.normalizeRecord.function.functionArn,
       ResolveRecipientsFunctionArn: tasks.resolveRecipients.function.functionArn,
       CheckPresenceFunctionArn: tasks.checkPresence.function.functionArn,
       DirectTopicArn: topics.topics.direct.topicArn,
@@ -106,7 +104,7 @@ export class NotificationWorkflow extends Construct {
       new iam.PolicyStatement({
         sid: 'InvokeTaskLambdas',
         actions: ['lambda:InvokeFunction'],
-        resources: [tasks.normalizeRecord, tasks.resolveRecipients, tasks.checkPresence].map(
+        resources: [tasks.resolveRecipients, tasks.checkPresence].map(
           (task) => task.function.functionArn,
         ),
       }),

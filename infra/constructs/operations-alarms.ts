@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -10,12 +11,20 @@ export interface OperationsAlarmsProps {
   readonly stateMachine: sfn.IStateMachine;
   /** Queues that should stay empty: anything in them is something people must look at. */
   readonly queues: Readonly<Record<string, sqs.IQueue>>;
+  /**
+   * Functions invoked asynchronously with an on-failure destination. Lambda counts a record it
+   * could not deliver to the destination (`DestinationDeliveryFailures`): that event is gone.
+   *
+   * @default {}
+   */
+  readonly destinationFunctions?: Readonly<Record<string, lambda.IFunction>>;
 }
 
 /**
  * "Nothing is lost" only holds if someone notices where things went: one alarm per holding queue
- * (a message is visible) and one on failed or timed-out executions. The alarms have no actions;
- * connect them to the team's paging or chat topic with `alarm.addAlarmAction(...)`.
+ * (a message is visible), one per function whose on-failure destination could not take a record,
+ * and one on failed or timed-out executions. The alarms have no actions; connect them to the
+ * team's paging or chat topic with `alarm.addAlarmAction(...)`.
  */
 export class OperationsAlarms extends Construct {
   public readonly alarms: cloudwatch.Alarm[] = [];
@@ -32,6 +41,20 @@ export class OperationsAlarms extends Construct {
         visible.createAlarm(this, `${name}Alarm`, {
           alarmName: `${props.prefix}-${name}-not-empty`,
           alarmDescription: `convo-notify: messages are waiting in the ${name} queue`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+
+    for (const [name, fn] of Object.entries(props.destinationFunctions ?? {})) {
+      const undelivered = fn.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: 'Sum' });
+      this.alarms.push(
+        undelivered.createAlarm(this, `${name}DestinationDeliveryAlarm`, {
+          alarmName: `${props.prefix}-${name}-destination-delivery-failures`,
+          alarmDescription: `convo-notify: ${name} could not send failed invocations to its on-failure destination (those events are lost)`,
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

@@ -2,14 +2,23 @@ import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { PUSH_TOPIC_PREFIX } from '../../tasks/shared/push-topic';
 import { secureQueue } from './inboxes';
 import { TaskFunction } from './task-function';
 
-/** The lifecycle events of every client: `$aws/events/presence/{connected|disconnected}/<clientId>`. */
+/** The connection lifecycle events of every client: `$aws/events/presence/{connected|disconnected}/<clientId>`. */
 export const PRESENCE_RULE_SQL = "SELECT * FROM '$aws/events/presence/+/+'";
+/**
+ * The subscription lifecycle events of every client:
+ * `$aws/events/subscriptions/{subscribed|unsubscribed}/<clientId>`. A second rule, because one
+ * topic filter covering both trees (`$aws/events/+/+/+`) would also take every other event AWS
+ * IoT publishes under `$aws/events/`.
+ */
+export const SUBSCRIPTION_RULE_SQL = "SELECT * FROM '$aws/events/subscriptions/+/+'";
 
 /**
  * IoT policy variables, written literally into the policy document. CloudFormation only
@@ -35,14 +44,32 @@ export interface PresenceProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * How long Lambda keeps retrying a lifecycle event before it goes to the presence-failures
+   * queue. Presence older than this is history rather than state, but it is still kept.
+   *
+   * @default Duration.hours(1)
+   */
+  readonly maxEventAge?: Duration;
+  /**
+   * How long the presence-failures queue keeps an event.
+   *
+   * @default Duration.days(14), the SQS maximum: these are investigated by people
+   */
+  readonly failureRetention?: Duration;
 }
 
 /**
  * Presence, with the broker as the authority (DESIGN §3):
- * - the PRESENCE table (`clientId` → `state`, `eventTimestamp`, `versionNumber`);
- * - an IoT topic rule on the lifecycle events that invokes `record-presence`, with an error action
- *   to an SQS queue so that an event the Lambda could not take is kept, not dropped;
- * - `record-presence`, allowed `dynamodb:UpdateItem` on PRESENCE and nothing else;
+ * - the PRESENCE table (`clientId` → connection `state`, `eventTimestamp`, `versionNumber`,
+ *   `sessionIdentifier`, and the push-topic `subscriptions` of recent sessions);
+ * - two IoT topic rules, on the connection and on the subscription lifecycle events, that invoke
+ *   `record-presence` asynchronously, with an error action to an SQS queue for an event the rule
+ *   could not hand to Lambda;
+ * - `record-presence`, allowed `dynamodb:GetItem` and `dynamodb:UpdateItem` on PRESENCE and
+ *   nothing else; its failed invocations are retried twice and then sent to the
+ *   `<prefix>-presence-failures` queue (on-failure destination), so a failed PRESENCE write is
+ *   kept, not dropped;
  * - the IoT policy for AgentCRM devices: connect only as the thing its certificate is attached to,
  *   and subscribe / receive only on its own `notify/<clientId>` topic.
  */
@@ -50,7 +77,10 @@ export class Presence extends Construct {
   public readonly table: dynamodb.Table;
   public readonly recordPresence: TaskFunction;
   public readonly topicRule: iot.CfnTopicRule;
+  public readonly subscriptionRule: iot.CfnTopicRule;
   public readonly ruleErrorQueue: sqs.Queue;
+  /** On-failure destination of record-presence: each message is a Lambda invocation record holding the event. */
+  public readonly failureQueue: sqs.Queue;
   public readonly devicePolicy: iot.CfnPolicy;
 
   constructor(scope: Construct, id: string, props: PresenceProps) {
@@ -72,20 +102,33 @@ export class Presence extends Construct {
       environment: { PRESENCE_TABLE_NAME: this.table.tableName },
       logRetention: props.logRetention,
     });
-    // A conditional UpdateItem (newer versionNumber wins) is the only write it makes.
+    // Conditional UpdateItems are its only writes; a subscription event reads the item first.
     this.recordPresence.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'RecordPresence',
-        actions: ['dynamodb:UpdateItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [this.table.tableArn],
       }),
     );
+
+    this.failureQueue = secureQueue(this, 'FailureQueue', props.failureRetention ?? Duration.days(14));
+    (this.failureQueue.node.defaultChild as sqs.CfnQueue).queueName = `${props.prefix}-presence-failures`;
+    Validations.of(this.failureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the on-failure destination of record-presence, the terminal holding place for lifecycle events whose PRESENCE write failed after Lambda retried; a DLQ behind it would only duplicate it.',
+    });
+    this.recordPresence.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: props.maxEventAge ?? Duration.hours(1),
+      onFailure: new destinations.SqsDestination(this.failureQueue),
+    });
 
     this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', Duration.days(14));
     Validations.of(this.ruleErrorQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:
-        'This queue is the error action of the presence topic rule, the terminal holding place for lifecycle events the Lambda could not take; a DLQ behind it would only duplicate it.',
+        'This queue is the error action of the presence topic rules, the terminal holding place for lifecycle events a rule could not hand to record-presence; a DLQ behind it would only duplicate it.',
     });
 
     const ruleRole = new iam.Role(this, 'RuleErrorActionRole', {
@@ -102,25 +145,29 @@ export class Presence extends Construct {
       }),
     );
 
-    this.topicRule = new iot.CfnTopicRule(this, 'LifecycleRule', {
-      topicRulePayload: {
-        description: 'convo-notify: AWS IoT lifecycle events (connected / disconnected) to record-presence',
-        sql: PRESENCE_RULE_SQL,
-        awsIotSqlVersion: '2016-03-23',
-        ruleDisabled: false,
-        actions: [{ lambda: { functionArn: this.recordPresence.function.functionArn } }],
-        errorAction: {
-          sqs: { queueUrl: this.ruleErrorQueue.queueUrl, roleArn: ruleRole.roleArn, useBase64: false },
+    const lifecycleRule = (id: string, events: string, sql: string): iot.CfnTopicRule => {
+      const rule = new iot.CfnTopicRule(this, id, {
+        topicRulePayload: {
+          description: `convo-notify: AWS IoT lifecycle events (${events}) to record-presence`,
+          sql,
+          awsIotSqlVersion: '2016-03-23',
+          ruleDisabled: false,
+          actions: [{ lambda: { functionArn: this.recordPresence.function.functionArn } }],
+          errorAction: {
+            sqs: { queueUrl: this.ruleErrorQueue.queueUrl, roleArn: ruleRole.roleArn, useBase64: false },
+          },
         },
-      },
-    });
-
-    this.recordPresence.function.addPermission('InvokedByLifecycleRule', {
-      principal: new iam.ServicePrincipal('iot.amazonaws.com'),
-      action: 'lambda:InvokeFunction',
-      sourceArn: this.topicRule.attrArn,
-      sourceAccount: Aws.ACCOUNT_ID,
-    });
+      });
+      this.recordPresence.function.addPermission(`InvokedBy${id}`, {
+        principal: new iam.ServicePrincipal('iot.amazonaws.com'),
+        action: 'lambda:InvokeFunction',
+        sourceArn: rule.attrArn,
+        sourceAccount: Aws.ACCOUNT_ID,
+      });
+      return rule;
+    };
+    this.topicRule = lifecycleRule('LifecycleRule', 'connected / disconnected', PRESENCE_RULE_SQL);
+    this.subscriptionRule = lifecycleRule('SubscriptionRule', 'subscribed / unsubscribed', SUBSCRIPTION_RULE_SQL);
 
     const iotArn = (resource: string, resourceName: string) =>
       stack.formatArn({ service: 'iot', resource, resourceName });
@@ -144,13 +191,13 @@ export class Presence extends Construct {
             Sid: 'SubscribeToOwnNotifyTopic',
             Effect: 'Allow',
             Action: 'iot:Subscribe',
-            Resource: iotArn('topicfilter', `notify/${IOT_CLIENT_ID}`),
+            Resource: iotArn('topicfilter', `${PUSH_TOPIC_PREFIX}${IOT_CLIENT_ID}`),
           },
           {
             Sid: 'ReceiveOwnNotifications',
             Effect: 'Allow',
             Action: 'iot:Receive',
-            Resource: iotArn('topic', `notify/${IOT_CLIENT_ID}`),
+            Resource: iotArn('topic', `${PUSH_TOPIC_PREFIX}${IOT_CLIENT_ID}`),
           },
         ],
       },

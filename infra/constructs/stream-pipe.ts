@@ -1,10 +1,12 @@
 import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ENRICHMENT_INPUT_TEMPLATE, MAX_PIPE_BATCH_SIZE } from '../../tasks/shared/enrichment';
 import { pipeFilterCriteria } from '../pipe-filter';
 
 /** What the pipe writes to its log group. */
@@ -15,13 +17,20 @@ export interface StreamPipeProps {
   readonly prefix: string;
   /** The CONVO_HISTORY stream (NEW_AND_OLD_IMAGES). */
   readonly streamArn: string;
-  /** The Express state machine, started synchronously with each batch. */
+  /** The Express state machine, started synchronously with each enriched batch. */
   readonly stateMachine: sfn.IStateMachine;
+  /**
+   * NormalizeBatch, the enrichment: invoked once per batch with every record shaped by
+   * `ENRICHMENT_INPUT_TEMPLATE`; its answer (one bounded entry per record) is the target input.
+   */
+  readonly enrichment: lambda.IFunction;
   /** Where batches go that still fail after the retries. */
   readonly deadLetterQueue: sqs.IQueue;
   /**
-   * Stream records per execution. The execution input is limited to 256 KiB; a batch that is
-   * too large fails and is bisected like any failing batch.
+   * Stream records per batch: one enrichment invocation and one execution. The enrichment request
+   * holds each record's new image (up to 400 KB), within Lambda's 6 MB; a batch of large items
+   * over it fails and is bisected like any failing batch. At most MAX_PIPE_BATCH_SIZE, so that the
+   * enriched batch always fits the execution input.
    *
    * @default 10
    */
@@ -69,14 +78,22 @@ export interface StreamPipeProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
+export class PipeBatchSizeError extends Error {
+  constructor(batchSize: number) {
+    super(`pipe batch size must be an integer from 1 to ${MAX_PIPE_BATCH_SIZE} (the enriched batch must fit the 262,144-character Step Functions input), got ${batchSize}`);
+    this.name = 'PipeBatchSizeError';
+  }
+}
+
 /**
  * The EventBridge Pipe from the CONVO_HISTORY stream to the state machine: only the records that
- * pass `infra/pipe-filter.ts`, in batches, started with `REQUEST_RESPONSE` so that a failed
+ * pass `infra/pipe-filter.ts`, in batches, normalized by the NormalizeBatch enrichment (so that a
+ * 400 KB item reaches the state machine as a bounded envelope), started with `REQUEST_RESPONSE` so that a failed
  * execution fails the batch. Failed batches are bisected (`AUTOMATIC_BISECT`) so one bad record
  * cannot hold back its neighbours, retried, and finally sent to the dead-letter queue.
  *
- * The pipe's role may read this one stream, start synchronous executions of this one state
- * machine, and send to this one queue.
+ * The pipe's role may read this one stream, invoke this one enrichment function, start synchronous
+ * executions of this one state machine, and send to this one queue.
  */
 export class StreamPipe extends Construct {
   public readonly pipe: pipes.CfnPipe;
@@ -85,6 +102,8 @@ export class StreamPipe extends Construct {
 
   constructor(scope: Construct, id: string, props: StreamPipeProps) {
     super(scope, id);
+    const batchSize = props.batchSize ?? 10;
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_PIPE_BATCH_SIZE) throw new PipeBatchSizeError(batchSize);
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('pipes.amazonaws.com', {
@@ -97,6 +116,13 @@ export class StreamPipe extends Construct {
         sid: 'ReadConvoHistoryStream',
         actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
         resources: [props.streamArn],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'NormalizeBatches',
+        actions: ['lambda:InvokeFunction'],
+        resources: [props.enrichment.functionArn],
       }),
     );
     this.role.addToPrincipalPolicy(
@@ -128,7 +154,7 @@ export class StreamPipe extends Construct {
       sourceParameters: {
         dynamoDbStreamParameters: {
           startingPosition: 'LATEST',
-          batchSize: props.batchSize ?? 10,
+          batchSize,
           maximumBatchingWindowInSeconds: (props.maximumBatchingWindow ?? Duration.seconds(0)).toSeconds(),
           parallelizationFactor: props.parallelizationFactor ?? 1,
           maximumRetryAttempts: props.maximumRetryAttempts ?? 3,
@@ -138,6 +164,8 @@ export class StreamPipe extends Construct {
         },
         filterCriteria: pipeFilterCriteria(),
       },
+      enrichment: props.enrichment.functionArn,
+      enrichmentParameters: { inputTemplate: ENRICHMENT_INPUT_TEMPLATE },
       target: props.stateMachine.stateMachineArn,
       targetParameters: {
         stepFunctionStateMachineParameters: { invocationType: 'REQUEST_RESPONSE' },

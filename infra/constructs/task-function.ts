@@ -101,6 +101,8 @@ export class TaskFunction extends Construct {
         // The AWS SDK is bundled rather than taken from the runtime, so production runs the
         // exact client versions the tests ran against (package-lock.json).
         externalModules: [],
+        // sql/queries.ts imports its queries from the .sql files, which the bundle carries as text.
+        loader: { '.sql': 'text' },
       },
     });
 

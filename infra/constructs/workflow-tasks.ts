@@ -28,22 +28,24 @@ export interface WorkflowTasksProps {
 }
 
 /**
- * The task Lambdas the state machine invokes, each with exactly the access its contract
+ * The task Lambdas of the flow, each with exactly the access its contract
  * (`docs/workflow-contract.md`) needs:
- * - `normalize-record`: pure function of its input, no AWS access at all;
+ * - `normalize-batch`: the Pipe's enrichment, a pure function of its input, no AWS access at all;
  * - `resolve-recipients`: `rds-data:ExecuteStatement` on the recipients cluster and its secret;
  * - `check-presence`: `dynamodb:BatchGetItem` on PRESENCE.
  */
 export class WorkflowTasks extends Construct {
-  public readonly normalizeRecord: TaskFunction;
+  public readonly normalizeBatch: TaskFunction;
   public readonly resolveRecipients: TaskFunction;
   public readonly checkPresence: TaskFunction;
 
   constructor(scope: Construct, id: string, props: WorkflowTasksProps) {
     super(scope, id);
 
-    this.normalizeRecord = new TaskFunction(this, 'NormalizeRecord', {
-      taskName: 'normalize-record',
+    this.normalizeBatch = new TaskFunction(this, 'NormalizeBatch', {
+      taskName: 'normalize-batch',
+      // A whole batch of up to 400 KB items in one invocation: memory is what makes that fast.
+      memorySize: 512,
       logRetention: props.logRetention,
     });
 

@@ -47,6 +47,11 @@ const TYPE_HINT_CASTS: Record<string, string> = {
 
 const isIdentStart = (c: string | undefined): boolean => c !== undefined && /[A-Za-z_]/.test(c);
 const isIdentPart = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_]/.test(c);
+/**
+ * A character PostgreSQL's lexer continues an identifier with (`ident_cont`: any non-ASCII
+ * character and `$` too). A `$` or an E-string quote right after one belongs to that identifier.
+ */
+const continuesSqlIdentifier = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_$\u0080-\uffff]/.test(c);
 
 /** The JavaScript value a PostgreSQL driver binds for one Data API `Field`. */
 export const fieldValue = (name: string, field: Field | undefined): unknown => {
@@ -102,7 +107,8 @@ const skipBlockComment = (sql: string, start: number): number => {
   throw new NamedParameterError(`unterminated block comment at offset ${start}`);
 };
 
-const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
+/** A dollar-quote tag follows the rules of an unquoted identifier, non-ASCII letters included, without `$`. */
+const DOLLAR_TAG = /^\$([A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*)?\$/;
 
 export const toPositional = (
   sql: string,
@@ -147,16 +153,17 @@ export const toPositional = (
     let end: number | undefined;
 
     if (c === "'") {
-      const backslashes = i > 0 && /[eE]/.test(sql[i - 1]) && !isIdentPart(sql[i - 2]);
+      const backslashes = i > 0 && /[eE]/.test(sql[i - 1]) && !continuesSqlIdentifier(sql[i - 2]);
       end = skipQuoted(sql, i, "'", backslashes);
     } else if (c === '"') {
       end = skipQuoted(sql, i, '"', false);
     } else if (c === '-' && next === '-') {
-      const newline = sql.indexOf('\n', i);
-      end = newline === -1 ? sql.length : newline;
+      // PostgreSQL ends a line comment at a carriage return as well as at a line feed.
+      const newline = sql.slice(i).search(/[\n\r]/);
+      end = newline === -1 ? sql.length : i + newline;
     } else if (c === '/' && next === '*') {
       end = skipBlockComment(sql, i);
-    } else if (c === '$' && !isIdentPart(sql[i - 1])) {
+    } else if (c === '$' && !continuesSqlIdentifier(sql[i - 1])) {
       const tag = DOLLAR_TAG.exec(sql.slice(i))?.[0];
       if (tag !== undefined) {
         const close = sql.indexOf(tag, i + tag.length);

@@ -5,12 +5,14 @@ import { DeviceSchema, type DeviceWithPresence } from '../shared/envelope';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
+import { isOnline } from '../shared/presence';
 import { describeZodError } from '../shared/validation';
 
 /**
- * CheckPresence: whether each device of a page is connected to the broker right now, read from
- * the PRESENCE table that record-presence keeps from the AWS IoT lifecycle events. No item means
- * the device never connected (or its record expired): offline.
+ * CheckPresence: whether each device of a page can take a push right now, read from the PRESENCE
+ * table that record-presence keeps from the AWS IoT lifecycle events: online when its latest
+ * connection is open and that connection is subscribed to its push topic (tasks/shared/presence.ts).
+ * No item means the device never connected (or its record expired): offline.
  */
 
 /** BatchGetItem takes at most 100 keys per call. */
@@ -33,8 +35,8 @@ export interface CheckPresenceOutput {
 
 /** `state` is a DynamoDB reserved word, so every attribute goes through a name placeholder. */
 const PROJECTION: Pick<KeysAndAttributes, 'ProjectionExpression' | 'ExpressionAttributeNames'> = {
-  ProjectionExpression: '#clientId, #state',
-  ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state' },
+  ProjectionExpression: '#clientId, #state, #sessionIdentifier, #subscriptions',
+  ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state', '#sessionIdentifier': 'sessionIdentifier', '#subscriptions': 'subscriptions' },
 };
 
 const chunk = <T>(items: readonly T[], size: number): T[][] => {
@@ -46,7 +48,7 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
 /** Full jitter: concurrent executions that were throttled together do not retry together. */
 const backoff = (attempt: number): number => Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1);
 
-const readStates = async (clientIds: readonly string[], states: Map<string, string>): Promise<void> => {
+const readPresence = async (clientIds: readonly string[], online: Map<string, boolean>): Promise<void> => {
   let keys: KeysAndAttributes['Keys'] = clientIds.map((clientId) => ({ clientId: { S: clientId } }));
   for (let attempt = 1; ; attempt += 1) {
     let output: BatchGetItemCommandOutput;
@@ -59,7 +61,7 @@ const readStates = async (clientIds: readonly string[], states: Map<string, stri
     }
     for (const item of output.Responses?.[env.PRESENCE_TABLE_NAME] ?? []) {
       const clientId = item.clientId?.S;
-      if (clientId !== undefined) states.set(clientId, item.state?.S ?? '');
+      if (clientId !== undefined) online.set(clientId, isOnline(item));
     }
     const unprocessed = output.UnprocessedKeys?.[env.PRESENCE_TABLE_NAME]?.Keys ?? [];
     if (unprocessed.length === 0) return;
@@ -80,10 +82,10 @@ export const handler = async (event: unknown): Promise<CheckPresenceOutput> => {
   const { devices } = input.data;
   // DynamoDB rejects a BatchGetItem that names the same key twice.
   const clientIds = [...new Set(devices.map((device) => device.clientId))];
-  const states = new Map<string, string>();
-  await Promise.all(chunk(clientIds, BATCH_GET_MAX_KEYS).map((ids) => readStates(ids, states)));
+  const online = new Map<string, boolean>();
+  await Promise.all(chunk(clientIds, BATCH_GET_MAX_KEYS).map((ids) => readPresence(ids, online)));
 
-  const withPresence = devices.map((device) => ({ ...device, online: states.get(device.clientId) === 'connected' }));
+  const withPresence = devices.map((device) => ({ ...device, online: online.get(device.clientId) === true }));
   const onlineCount = withPresence.filter((device) => device.online).length;
   logger.info('presence checked', { devices: devices.length, onlineCount });
   return { devices: withPresence, onlineCount };

@@ -7,7 +7,7 @@ import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
 import { isTransientDataApiError } from '../shared/data-api';
 import { describeZodError } from '../shared/validation';
-import { CursorSchema, decodeCursor, encodeCursor } from './cursor';
+import { CursorSchema, decodeCursor, encodeCursor, type CursorPosition } from './cursor';
 
 export { isTransientDataApiError };
 
@@ -58,7 +58,43 @@ export interface ResolveRecipientsOutput {
   nextCursor: string | null;
 }
 
-const RowsSchema = z.array(z.object({ agent_id: z.string().min(1), client_id: z.string().min(1) }));
+/** The Data API answered something that is not the rows of a recipients query (wrong statement, wrong database). */
+export class UnexpectedRecipientsResultError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnexpectedRecipientsResultError';
+  }
+}
+
+/** The Data API's JSON records: one object per row, every column a key (NULL as null). */
+const RecordsSchema = z.array(z.record(z.string(), z.unknown()));
+const DeviceRowSchema = z.object({ agent_id: z.string().min(1), client_id: z.string().min(1) });
+/** How much of a malformed row's values goes into the log. */
+const LOGGED_VALUE_CHARS = 200;
+
+/** One row of a page: the device it names, or why it names none; and where the next page starts after it. */
+type Row = { device: Device; position: CursorPosition } | { malformed: Record<string, unknown>; problem: string; position: CursorPosition | null };
+
+const loggable = (value: unknown): unknown => (typeof value === 'string' ? value.slice(0, LOGGED_VALUE_CHARS) : value === undefined ? null : typeof value);
+
+/**
+ * A row whose values are not a device is skipped (and logged), never an error: a database without
+ * the schema's CHECK can hold an empty client_id, and one bad row must not cost the rest of the
+ * audience its notifications. Only records without the query's columns fail the call.
+ */
+const rowOf = (record: Record<string, unknown>, index: number): Row => {
+  if (!('agent_id' in record) || !('client_id' in record)) {
+    throw new UnexpectedRecipientsResultError(`record ${index} has no agent_id and client_id columns: the statement is not a recipients query`);
+  }
+  const parsed = DeviceRowSchema.safeParse(record);
+  if (parsed.success) {
+    const device = { agentId: parsed.data.agent_id, clientId: parsed.data.client_id };
+    return { device, position: device };
+  }
+  const { agent_id: agentId, client_id: clientId } = record;
+  const position = typeof agentId === 'string' ? { agentId, clientId: typeof clientId === 'string' ? clientId : null } : null;
+  return { malformed: record, problem: describeZodError(parsed.error).message, position };
+};
 
 const text = (name: string, value: string | null | undefined): SqlParameter =>
   value === null || value === undefined ? { name, value: { isNull: true } } : { name, value: { stringValue: value } };
@@ -78,7 +114,7 @@ const audienceValue = (audience: Audience): string | undefined => {
  * The statement for one page: the topic's SQL and only named parameters, never values spliced
  * into SQL text. Exported so the SQL tests run exactly what the Lambda sends.
  */
-export const recipientsStatement = (audience: Audience, after: Device | null, limit: number): { sql: string; parameters: SqlParameter[] } => {
+export const recipientsStatement = (audience: Audience, after: CursorPosition | null, limit: number): { sql: string; parameters: SqlParameter[] } => {
   const query = RECIPIENT_QUERIES[audience.topic];
   return {
     sql: query.sql,
@@ -94,7 +130,7 @@ export const recipientsStatement = (audience: Audience, after: Device | null, li
   };
 };
 
-const fetchRows = async (audience: Audience, after: Device | null, limit: number): Promise<Device[]> => {
+const fetchRows = async (audience: Audience, after: CursorPosition | null, limit: number): Promise<Row[]> => {
   const { sql, parameters } = recipientsStatement(audience, after, limit);
   let formattedRecords: string | undefined;
   try {
@@ -116,17 +152,34 @@ const fetchRows = async (audience: Audience, after: Device | null, limit: number
     }
     throw error;
   }
-  // The Data API sends "[]" for no rows; an absent field means the same.
-  const rows = RowsSchema.parse(JSON.parse(formattedRecords ?? '[]'));
-  return rows.map((row) => ({ agentId: row.agent_id, clientId: row.client_id }));
+  let records: unknown;
+  try {
+    // The Data API sends "[]" for no rows; an absent field means the same.
+    records = JSON.parse(formattedRecords ?? '[]');
+  } catch (error) {
+    throw new UnexpectedRecipientsResultError(`formattedRecords is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  const parsed = RecordsSchema.safeParse(records);
+  if (!parsed.success) {
+    throw new UnexpectedRecipientsResultError(`formattedRecords is not an array of row objects: ${describeZodError(parsed.error).message}`);
+  }
+  return parsed.data.map(rowOf);
 };
 
-const usable = (device: Device): boolean => {
-  const problem = clientIdProblem(device.clientId, env.INBOX_QUEUE_NAME_PREFIX);
+const usable = (row: Row): row is Extract<Row, { device: Device }> => {
+  if (!('device' in row)) {
+    logger.warn('device skipped: the recipients row is not an (agent_id, client_id) of text', {
+      agentId: loggable(row.malformed.agent_id),
+      clientId: loggable(row.malformed.client_id),
+      problem: row.problem,
+    });
+    return false;
+  }
+  const problem = clientIdProblem(row.device.clientId, env.INBOX_QUEUE_NAME_PREFIX);
   if (problem === undefined) return true;
   logger.warn('device skipped: its client id cannot be a push topic segment or an inbox queue name', {
-    agentId: device.agentId,
-    clientId: device.clientId,
+    agentId: row.device.agentId,
+    clientId: row.device.clientId,
     problem,
   });
   return false;
@@ -146,12 +199,16 @@ export const handler = async (event: unknown): Promise<ResolveRecipientsOutput> 
     const rows = await fetchRows(audience, after, env.PAGE_SIZE + 1);
     const hasMore = rows.length > env.PAGE_SIZE;
     const page = rows.slice(0, env.PAGE_SIZE);
-    const devices = page.filter(usable);
-    const last = page.at(-1);
+    const devices = page.filter(usable).map((row) => row.device);
+    const last = page.at(-1)?.position;
+    // Rows sort NULLS LAST: after one without a text agent_id, no row can name a device.
+    if (hasMore && last === null) {
+      logger.warn('audience ends at a row without an agent_id: no keyset position follows it', { topic: audience.topic, count: devices.length });
+    }
     // The workflow reads count 0 as "audience done", so a page whose every id was skipped must
     // not end the paging: keep reading until a usable device or the end of the audience.
-    if (devices.length > 0 || !hasMore || last === undefined) {
-      const nextCursor = hasMore && last !== undefined ? encodeCursor(last) : null;
+    if (devices.length > 0 || !hasMore || last === undefined || last === null) {
+      const nextCursor = hasMore && last !== undefined && last !== null ? encodeCursor(last) : null;
       logger.info('recipients page resolved', { topic: audience.topic, count: devices.length, skipped: page.length - devices.length, more: nextCursor !== null });
       return { devices, count: devices.length, nextCursor };
     }

@@ -20,8 +20,27 @@ export type NotificationKind = z.infer<typeof NotificationKindSchema>;
 export const PREVIEW_LENGTH = 200;
 
 /**
- * SQS limits MessageGroupId and MessageDeduplicationId to 128 characters of printable ASCII;
- * the ids below feed both, so they are held to that at the boundary.
+ * The longest value of every envelope field. Every field is bounded so that an envelope is a few KB
+ * whatever the item holds: a field over its bound is a quarantine reason naming the field, never a
+ * larger message. Ids feed SQS MessageGroupId (128 characters), IoT topics and DynamoDB keys.
+ */
+export const FIELD_LIMITS = {
+  conversationId: 128,
+  messageId: 128,
+  tenantId: 128,
+  senderId: 128,
+  channel: 64,
+  agentId: 128,
+  teamId: 128,
+  /** DynamoDB stream sequence numbers are 21 to 40 digits. */
+  streamSequence: 64,
+  /** ISO-8601 with offset and fractions, e.g. 2025-03-04T10:15:30.120000+05:30. */
+  timestamp: 40,
+} as const;
+
+/**
+ * SQS limits MessageGroupId to 128 characters of printable ASCII, and the conversation id is the
+ * group id; message ids share the rule so that an identity is always printable and unambiguous.
  */
 const sqsIdPart = (max: number) =>
   z
@@ -30,31 +49,58 @@ const sqsIdPart = (max: number) =>
     .max(max)
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
-export const ConversationIdSchema = sqsIdPart(128);
-/** `<messageId>#handled` must still fit in 128 characters. */
-export const MessageIdSchema = sqsIdPart(128 - '#handled'.length);
+export const ConversationIdSchema = sqsIdPart(FIELD_LIMITS.conversationId);
+export const MessageIdSchema = sqsIdPart(FIELD_LIMITS.messageId);
+export const TenantIdSchema = z.string().min(1).max(FIELD_LIMITS.tenantId);
+export const SenderIdSchema = z.string().min(1).max(FIELD_LIMITS.senderId);
+export const ChannelSchema = z.string().min(1).max(FIELD_LIMITS.channel);
+export const AgentIdSchema = z.string().min(1).max(FIELD_LIMITS.agentId);
+export const TeamIdSchema = z.string().min(1).max(FIELD_LIMITS.teamId);
+export const IsoDateTimeSchema = z.iso.datetime({ offset: true }).max(FIELD_LIMITS.timestamp);
 
-const isoDateTime = z.iso.datetime({ offset: true });
+/** What identifies a message: messageId is unique only within its conversation. */
+export interface MessageIdentity {
+  readonly conversationId: string;
+  readonly messageId: string;
+}
+
+const kindSuffix = (kind: NotificationKind): string => (kind === 'message.created' ? 'created' : 'handled');
+
+/**
+ * `<conversationId>/<messageId>#created|handled`, each id URI-encoded so that a `/` or `#` inside an
+ * id can never make two identities collide.
+ */
+export const notificationIdOf = (identity: MessageIdentity, kind: NotificationKind): string =>
+  `${encodeURIComponent(identity.conversationId)}/${encodeURIComponent(identity.messageId)}#${kindSuffix(kind)}`;
+
+/** The SQS deduplication id of a notification event: a hex SHA-256 (computed in task code). */
+export const DeduplicationIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256');
 
 export const NotificationEnvelopeSchema = z
   .object({
-    notificationId: z.string().regex(/^.+#(created|handled)$/, 'must be <messageId>#created or <messageId>#handled'),
+    notificationId: z.string().min(1),
+    /**
+     * Identifies the notification event: identity, kind and the item's createdAt (created) or
+     * handledAt (handled). The same record delivered twice has the same id; a message deleted and
+     * written again (new createdAt) has another.
+     */
+    deduplicationId: DeduplicationIdSchema,
     kind: NotificationKindSchema,
     messageId: MessageIdSchema,
     conversationId: ConversationIdSchema,
-    tenantId: z.string().min(1),
+    tenantId: TenantIdSchema,
     topic: TopicSchema,
-    senderId: z.string().min(1),
+    senderId: SenderIdSchema,
     senderType: SenderTypeSchema,
-    channel: z.string().min(1),
+    channel: ChannelSchema,
     preview: z.string().max(PREVIEW_LENGTH),
-    createdAt: isoDateTime,
-    handledBy: z.string().min(1).optional(),
-    handledAt: isoDateTime.optional(),
-    streamSequence: z.string().min(1),
+    createdAt: IsoDateTimeSchema,
+    handledBy: AgentIdSchema.optional(),
+    handledAt: IsoDateTimeSchema.optional(),
+    streamSequence: z.string().min(1).max(FIELD_LIMITS.streamSequence),
   })
   .superRefine((n, ctx) => {
-    const expectedId = `${n.messageId}#${n.kind === 'message.created' ? 'created' : 'handled'}`;
+    const expectedId = notificationIdOf(n, n.kind);
     if (n.notificationId !== expectedId) {
       ctx.addIssue({ code: 'custom', path: ['notificationId'], message: `must be ${expectedId}` });
     }
@@ -65,17 +111,14 @@ export const NotificationEnvelopeSchema = z
 
 export type NotificationEnvelope = z.infer<typeof NotificationEnvelopeSchema>;
 
-export const notificationIdOf = (messageId: string, kind: NotificationKind): string =>
-  `${messageId}#${kind === 'message.created' ? 'created' : 'handled'}`;
-
 /** Who a message is for, as the workflow's ChooseTopic and ResolveRecipients need it. */
 export const AudienceSchema = z.object({
   topic: TopicSchema,
-  tenantId: z.string().min(1),
-  senderId: z.string().min(1),
+  tenantId: TenantIdSchema,
+  senderId: SenderIdSchema,
   senderType: SenderTypeSchema,
-  assignedAgentId: z.string().min(1).optional(),
-  teamId: z.string().min(1).optional(),
+  assignedAgentId: AgentIdSchema.optional(),
+  teamId: TeamIdSchema.optional(),
 });
 export type Audience = z.infer<typeof AudienceSchema>;
 

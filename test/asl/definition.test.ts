@@ -191,11 +191,15 @@ describe('error handling is declared on every Task', () => {
     }
   });
 
-  it('never retries InvalidRecordError: NormalizeRecord retries only named Lambda service errors', () => {
-    const retried = (stateOf('NormalizeRecord').Retry ?? []).flatMap((r) => r.ErrorEquals);
-    expect(retried.length).toBeGreaterThan(0);
-    expect(retried.filter((e) => !e.startsWith('Lambda.'))).toEqual([]);
-    expect((stateOf('NormalizeRecord').Catch ?? []).map((c) => c.ErrorEquals)).toContainEqual(['InvalidRecordError']);
+  it('never retries an invalid record: each record starts at Valid?, which sends a quarantine entry straight to QuarantineRecord', () => {
+    const perRecord = stateOf('ForEachStreamRecord').ItemProcessor!;
+    expect(perRecord.StartAt).toBe('Valid?');
+    expect(stateOf('Valid?')).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.quarantine', IsPresent: true, Next: 'QuarantineRecord' }],
+      Default: 'ChooseTopic',
+    });
+    expect(STATES.flatMap((s) => [...(s.state.Retry ?? []), ...(s.state.Catch ?? [])]).filter((r) => r.ErrorEquals.includes('InvalidRecordError'))).toEqual([]);
   });
 });
 

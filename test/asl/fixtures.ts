@@ -1,29 +1,32 @@
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { normalizeBatch } from '../../tasks/normalize-batch/handler';
 import {
-  AudienceSchema,
-  chooseTopic,
-  clientIdProblem,
-  DeviceSchema,
-  NotificationEnvelopeSchema,
-  PREVIEW_LENGTH,
-  type Audience,
-  type Device,
-  type NotificationEnvelope,
-} from '../../tasks/shared/envelope';
-import { iotPublished, lambdaFunctionError, lambdaInvoked, snsPublished, sqsSent, TaskFailure } from './aws-shapes';
-import { HarnessError, SUBSTITUTIONS, type Script, type ScriptContext, type Scripts, type StreamRecord, type TaskInputs } from './harness';
+  applyInputTemplate,
+  ENRICHMENT_INPUT_TEMPLATE,
+  NotifyEntrySchema,
+  QuarantineEntrySchema,
+  type BatchEntry,
+  type NotifyEntry,
+  type QuarantineEntry,
+} from '../../tasks/shared/enrichment';
+import { chooseTopic, clientIdProblem, DeviceSchema, PREVIEW_LENGTH, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { iotPublished, lambdaInvoked, snsPublished, sqsSent, TaskFailure } from './aws-shapes';
+import { HarnessError, SUBSTITUTIONS, type Script, type ScriptContext, type Scripts, type TaskInputs } from './harness';
 
 /**
- * Fixtures of the ASL tests (test/fixtures/asl/):
- * - stream/<name>.json: one DynamoDB stream record of CONVO_HISTORY as the Pipe delivers it
- *   (NEW_AND_OLD_IMAGES); the execution input is an array of these;
- * - normalized/<name>.json: what normalize-record returns for it ({ notification, audience }),
- *   or the error it throws ({ error: { errorType, errorMessage } }).
- * The fake NormalizeRecord below answers from these files; every envelope is checked with the
- * shared zod schema and against its stream record when loaded.
+ * Fixtures of the ASL tests: test/fixtures/asl/stream/<name>.json, one DynamoDB stream record of
+ * CONVO_HISTORY as the Pipe delivers it (NEW_AND_OLD_IMAGES).
+ *
+ * The execution input is what the Pipe hands the state machine after its enrichment: the REAL
+ * normalize-batch run on the records shaped by the deployed input template, so the entries the
+ * workflow is tested with are always the ones the handler makes. Each notification entry is also
+ * checked against its stream record (fixtureProblems), each quarantine entry against its schema.
  */
+
+export type StreamRecord = DynamoDBRecord;
 
 export const FIXTURE_DIR = join(__dirname, '..', 'fixtures', 'asl');
 
@@ -34,39 +37,45 @@ export const VALID_FIXTURES = [
   'modify-handled-direct',
   'modify-handled-team',
   'modify-handled-sender',
+  /** insert-direct's messageId and createdAt, in another conversation. */
+  'insert-direct-same-message-id',
+  /** Written already answered (handledBy set on INSERT, by a bot). */
+  'insert-handled-team',
 ] as const;
 export const INVALID_FIXTURES = ['insert-missing-tenant', 'modify-body-edited'] as const;
 export type ValidFixture = (typeof VALID_FIXTURES)[number];
 export type InvalidFixture = (typeof INVALID_FIXTURES)[number];
 export type FixtureName = ValidFixture | InvalidFixture;
 
-export interface Normalized {
-  notification: NotificationEnvelope;
-  audience: Audience;
-}
-interface NormalizedFile {
-  notification?: unknown;
-  audience?: unknown;
-  error?: { errorType: string; errorMessage: string };
-}
+/** The field each invalid fixture's quarantine entry must name. */
+export const INVALID_FIELD: Record<InvalidFixture, string> = {
+  'insert-missing-tenant': 'NewImage.tenantId',
+  'modify-body-edited': 'NewImage.handledBy',
+};
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
 export const streamRecord = (name: FixtureName): StreamRecord => readJson(join(FIXTURE_DIR, 'stream', `${name}.json`)) as StreamRecord;
 
-const normalizedFile = (name: FixtureName): NormalizedFile => readJson(join(FIXTURE_DIR, 'normalized', `${name}.json`)) as NormalizedFile;
+/** What the Pipe's enrichment makes of a batch of stream records: the execution input. */
+export const enrich = (records: readonly StreamRecord[]): BatchEntry[] =>
+  normalizeBatch(records.map((record) => applyInputTemplate(ENRICHMENT_INPUT_TEMPLATE, record)));
 
-/** The envelope and audience normalize-record makes of a valid fixture, validated by the shared schemas. */
-export const normalized = (name: ValidFixture): Normalized => {
-  const file = normalizedFile(name);
-  return { notification: NotificationEnvelopeSchema.parse(file.notification), audience: AudienceSchema.parse(file.audience) };
+/** The execution input for a batch of fixtures, in order. */
+export const batchOf = (...names: FixtureName[]): BatchEntry[] => enrich(names.map(streamRecord));
+
+/** The notification entry normalize-batch makes of a valid fixture (its envelope and audience). */
+export const normalized = (name: ValidFixture): NotifyEntry => {
+  const [entry] = batchOf(name);
+  if (!('notification' in entry)) throw new Error(`fixture ${name} is quarantined by normalize-batch: ${JSON.stringify(entry.quarantine)}`);
+  return NotifyEntrySchema.parse(entry);
 };
 
-/** The error normalize-record throws for an invalid fixture. */
-export const rejection = (name: InvalidFixture): { errorType: string; errorMessage: string } => {
-  const { error } = normalizedFile(name);
-  if (!error) throw new Error(`fixture ${name} has no error`);
-  return error;
+/** The quarantine entry normalize-batch makes of an invalid fixture. */
+export const quarantined = (name: InvalidFixture): QuarantineEntry => {
+  const [entry] = batchOf(name);
+  if (!('quarantine' in entry)) throw new Error(`fixture ${name} is not quarantined by normalize-batch: it became ${entry.notification.notificationId}`);
+  return QuarantineEntrySchema.parse(entry);
 };
 
 const image = (record: StreamRecord, which: 'NewImage' | 'OldImage'): Record<string, unknown> | undefined => {
@@ -75,8 +84,8 @@ const image = (record: StreamRecord, which: 'NewImage' | 'OldImage'): Record<str
 };
 
 /**
- * Problems of a valid fixture: its envelope must be the one DESIGN §3 derives from its record
- * (so that the fake NormalizeRecord is realistic). Empty when consistent.
+ * Problems of a valid fixture: its entry must be the one DESIGN §3 derives from its record, so
+ * that each fixture is the case its name says. Empty when consistent.
  */
 export const fixtureProblems = (name: ValidFixture): string[] => {
   const record = streamRecord(name);
@@ -97,15 +106,15 @@ export const fixtureProblems = (name: ValidFixture): string[] => {
   expect('topic', n.topic, chooseTopic(item as { assignedAgentId?: string; teamId?: string }));
   expect('streamSequence', n.streamSequence, record.dynamodb?.SequenceNumber);
   if (record.eventName === 'INSERT') {
-    expect('kind', n.kind, 'message.created');
-    expect('handledBy', n.handledBy, undefined);
+    // An item written already answered is handled from the start, never NEW.
+    expect('kind', n.kind, item.handledBy === undefined ? 'message.created' : 'message.handled');
   } else {
     expect('eventName', record.eventName, 'MODIFY');
     expect('kind', n.kind, 'message.handled');
     expect('OldImage.handledBy', old?.handledBy, undefined);
-    expect('handledBy', n.handledBy, item.handledBy);
-    expect('handledAt', n.handledAt, item.handledAt);
   }
+  expect('handledBy', n.handledBy, item.handledBy);
+  expect('handledAt', n.handledAt, item.handledAt);
   expect('audience', a, {
     topic: n.topic,
     tenantId: item.tenantId,
@@ -115,25 +124,6 @@ export const fixtureProblems = (name: ValidFixture): string[] => {
     ...(item.teamId !== undefined ? { teamId: item.teamId } : {}),
   });
   return problems;
-};
-
-const byEventId = new Map<string, FixtureName>(
-  [...VALID_FIXTURES, ...INVALID_FIXTURES].map((name) => [streamRecord(name).eventID as string, name]),
-);
-
-/**
- * NormalizeRecord as the real function answers for the fixture records: the envelope wrapped in the
- * Lambda integration's response, or the function's InvalidRecordError. A record that is not a
- * fixture fails the test (the fake must not invent envelopes).
- */
-export const normalizeFromFixtures: Script<TaskInputs['NormalizeRecord']> = (input) => {
-  const name = byEventId.get(String(input.Payload.record.eventID));
-  if (!name) throw new HarnessError(`NormalizeRecord: record ${input.Payload.record.eventID} is not a fixture`);
-  if ((INVALID_FIXTURES as readonly string[]).includes(name)) {
-    const { errorType, errorMessage } = rejection(name as InvalidFixture);
-    throw lambdaFunctionError(errorType, errorMessage);
-  }
-  return lambdaInvoked(normalized(name as ValidFixture));
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -196,7 +186,6 @@ export interface NotifyOptions {
 
 /** Scripts for every Task of the path where nothing fails; a test adds or replaces the ones it is about. */
 export const notifyScripts = (options: NotifyOptions = {}): Scripts => ({
-  NormalizeRecord: normalizeFromFixtures,
   PublishToTopic: () => snsPublished(),
   ResolveRecipients: recipientPages(options.pages ?? [[DEVICES.adaLaptop, DEVICES.adaPhone]]),
   CheckPresence: presence(options.online ?? 'all'),
@@ -228,5 +217,5 @@ export const inboxMessage = (n: NotificationEnvelope, clientId: string, queueUrl
   QueueUrl: queueUrl,
   MessageBody: JSON.stringify(n),
   MessageGroupId: n.conversationId,
-  MessageDeduplicationId: n.notificationId,
+  MessageDeduplicationId: n.deduplicationId,
 });

@@ -1,13 +1,18 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { QuarantineEntrySchema } from '../../tasks/shared/enrichment';
 import { AudienceSchema, NotificationEnvelopeSchema } from '../../tasks/shared/envelope';
 import { lambdaFunctionError, snsError, sqsQueueDoesNotExist } from './aws-shapes';
 import {
   alwaysFailing,
+  batchOf,
+  DEVICES,
   fixtureProblems,
+  INVALID_FIELD,
   INVALID_FIXTURES,
   normalized,
   notifyScripts,
-  rejection,
+  quarantined,
   streamRecord,
   VALID_FIXTURES,
 } from './fixtures';
@@ -58,12 +63,12 @@ describe('Task overrides', () => {
   });
 
   it('fails loudly when the test did not script a Task that is reached, instead of calling AWS', async () => {
-    await expect(runWorkflow([streamRecord('insert-direct')], {})).rejects.toThrow('no override for Task NormalizeRecord');
+    await expect(runWorkflow(batchOf('insert-direct'), {})).rejects.toThrow('no override for Task PublishToTopic');
   });
 
   it('fails loudly for an unscripted Task even on a path where a Catch of States.ALL would swallow the error', async () => {
     const scripts: Scripts = { ...notifyScripts({ online: 'none' }), SendToInbox: alwaysFailing(sqsQueueDoesNotExist) };
-    await expect(runWorkflow([streamRecord('insert-direct')], scripts)).rejects.toThrow('no override for Task CreateInboxQueue');
+    await expect(runWorkflow(batchOf('insert-direct'), scripts)).rejects.toThrow('no override for Task CreateInboxQueue');
   });
 
   it('fails loudly when a script throws something other than a TaskFailure', async () => {
@@ -73,7 +78,7 @@ describe('Task overrides', () => {
         throw new TypeError('oops, a bug in the test');
       },
     };
-    await expect(runWorkflow([streamRecord('insert-direct')], scripts)).rejects.toThrow('threw TypeError: oops, a bug in the test');
+    await expect(runWorkflow(batchOf('insert-direct'), scripts)).rejects.toThrow('threw TypeError: oops, a bug in the test');
   });
 
   it('refuses a script for a state that is not a Task', async () => {
@@ -81,20 +86,22 @@ describe('Task overrides', () => {
   });
 
   it('records every call with its exact input, attempt and result, in call order', async () => {
-    const record = streamRecord('insert-direct');
-    const run = await runWorkflow([record], notifyScripts({ online: 'none' }));
+    const { audience } = normalized('insert-direct');
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ online: 'none' }));
 
-    expect(run.taskSequence().slice(0, 4)).toEqual(['NormalizeRecord', 'PublishToTopic', 'ResolveRecipients', 'CheckPresence']);
+    expect(run.taskSequence().slice(0, 3)).toEqual(['PublishToTopic', 'ResolveRecipients', 'CheckPresence']);
     expect(run.calls.map((c) => c.seq)).toEqual(run.calls.map((_c, i) => i + 1));
-    const [normalize] = run.callsTo('NormalizeRecord');
-    expect(normalize).toMatchObject({ attempt: 1, input: { FunctionName: SUBSTITUTIONS.NormalizeRecordFunctionArn, Payload: { record } } });
-    expect(normalize.result).toEqual(expect.objectContaining({ StatusCode: 200, ExecutedVersion: '$LATEST', Payload: normalized('insert-direct') }));
+    const [resolve] = run.callsTo('ResolveRecipients');
+    expect(resolve).toMatchObject({ attempt: 1, input: { FunctionName: SUBSTITUTIONS.ResolveRecipientsFunctionArn, Payload: { audience, cursor: null } } });
+    expect(resolve.result).toEqual(
+      expect.objectContaining({ StatusCode: 200, ExecutedVersion: '$LATEST', Payload: { devices: [DEVICES.adaLaptop, DEVICES.adaPhone], count: 2, nextCursor: null } }),
+    );
   });
 
   it('counts attempts per identical input, so a retry is attempt 2', async () => {
     const attempts: number[] = [];
     const scripts = notifyScripts();
-    await runWorkflow([streamRecord('insert-direct')], {
+    await runWorkflow(batchOf('insert-direct'), {
       ...scripts,
       PublishToTopic: (input, ctx) => {
         attempts.push(ctx.attempt);
@@ -107,7 +114,7 @@ describe('Task overrides', () => {
 
   it('makes every retry pause 0 ms (ResolveRecipients would otherwise back off for about 50 s)', async () => {
     const started = Date.now();
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...notifyScripts(),
       ResolveRecipients: alwaysFailing<TaskInputs['ResolveRecipients']>(() => lambdaFunctionError('RecipientsUnavailableError', 'Data API throttled')),
     });
@@ -116,27 +123,44 @@ describe('Task overrides', () => {
   });
 
   it('passes an execution ARN in the context object, as $$.Execution.Id is used by the definition', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], notifyScripts(), { name: 'replay-42' });
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts(), { name: 'replay-42' });
     expect(run.executionArn).toMatch(/^arn:aws:states:us-east-1:123456789012:express:convo-notify-fanout:replay-42:[0-9a-f-]{36}$/);
   });
 });
 
 describe('fixtures', () => {
-  it.each(VALID_FIXTURES)('%s: the envelope and audience are valid and derived from the stream record as DESIGN §3 says', (fixture) => {
+  it.each(VALID_FIXTURES)('%s: normalize-batch makes a notification entry whose envelope and audience are valid and derived from the stream record as DESIGN §3 says', (fixture) => {
     const { notification, audience } = normalized(fixture);
     expect(NotificationEnvelopeSchema.safeParse(notification).success).toBe(true);
     expect(AudienceSchema.safeParse(audience).success).toBe(true);
     expect(fixtureProblems(fixture)).toEqual([]);
   });
 
-  it.each(INVALID_FIXTURES)('%s: normalize-record rejects it with an InvalidRecordError naming the field', (fixture) => {
-    expect(rejection(fixture)).toEqual({ errorType: 'InvalidRecordError', errorMessage: expect.stringMatching(/^[A-Za-z.]+: .+/) });
-    expect(streamRecord(fixture).eventSource).toBe('aws:dynamodb');
+  it.each(INVALID_FIXTURES)('%s: normalize-batch makes a quarantine entry naming the field, the keys, the event and the sequence number', (fixture) => {
+    const record = streamRecord(fixture);
+    const entry = quarantined(fixture);
+    expect(QuarantineEntrySchema.safeParse(entry).success).toBe(true);
+    expect(entry.quarantine).toEqual({
+      field: INVALID_FIELD[fixture],
+      reason: expect.stringContaining(INVALID_FIELD[fixture]),
+      keys: unmarshall(record.dynamodb!.Keys as Parameters<typeof unmarshall>[0]),
+      eventName: record.eventName,
+      eventID: record.eventID,
+      streamSequence: record.dynamodb!.SequenceNumber,
+      excerpt: expect.stringContaining(record.eventID!),
+    });
+    expect(record.eventSource).toBe('aws:dynamodb');
   });
 
-  it('covers INSERT and MODIFY for each topic', () => {
-    const pairs = VALID_FIXTURES.map((f) => `${streamRecord(f).eventName} ${normalized(f).notification.topic}`).sort();
-    expect(pairs).toEqual(['INSERT direct', 'INSERT sender', 'INSERT team', 'MODIFY direct', 'MODIFY sender', 'MODIFY team']);
+  it('covers INSERT and MODIFY for each topic, the same messageId in two conversations and an INSERT already handled', () => {
+    const pairs = new Set(VALID_FIXTURES.map((f) => `${streamRecord(f).eventName} ${normalized(f).notification.topic}`));
+    expect([...pairs].sort()).toEqual(['INSERT direct', 'INSERT sender', 'INSERT team', 'MODIFY direct', 'MODIFY sender', 'MODIFY team']);
+    const a = normalized('insert-direct').notification;
+    const b = normalized('insert-direct-same-message-id').notification;
+    expect({ messageId: b.messageId, createdAt: b.createdAt }).toEqual({ messageId: a.messageId, createdAt: a.createdAt });
+    expect(b.conversationId).not.toBe(a.conversationId);
+    expect(streamRecord('insert-handled-team').eventName).toBe('INSERT');
+    expect(normalized('insert-handled-team').notification.kind).toBe('message.handled');
   });
 });
 

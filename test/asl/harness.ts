@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { DynamoDBRecord } from 'aws-lambda';
 import type { Audience, Device, NotificationEnvelope } from '../../tasks/shared/envelope';
 import { TaskFailure } from './aws-shapes';
 
@@ -29,7 +28,6 @@ export const STATE_MACHINE_NAME = 'convo-notify-fanout';
 
 /** What CDK's definitionSubstitutions put in, for a stack named convo-notify in us-east-1. */
 export const SUBSTITUTIONS = {
-  NormalizeRecordFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:convo-notify-normalize-record`,
   ResolveRecipientsFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:convo-notify-resolve-recipients`,
   CheckPresenceFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:convo-notify-check-presence`,
   DirectTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:convo-notify-direct`,
@@ -157,7 +155,7 @@ export const stateNamed = (name: string): StateDef => {
   return entry.state;
 };
 
-/** The two Maps: one iteration per stream record, and inside it one per device. */
+/** The two Maps: one iteration per entry of the batch (one per stream record), and inside it one per device. */
 export const RECORD_MAP = 'ForEachStreamRecord';
 export const DEVICE_MAP = 'FanOut';
 const RECORD_LEVEL = new Set(ENTRIES.filter((e) => e.scope.at(-1) === RECORD_MAP).map((e) => e.name));
@@ -165,8 +163,6 @@ const DEVICE_LEVEL = new Set(ENTRIES.filter((e) => e.scope.at(-1) === DEVICE_MAP
 
 // ---------------------------------------------------------------------------------------------
 // What each Task receives (after Parameters), by state name
-
-export type StreamRecord = DynamoDBRecord;
 
 export interface LambdaInvokeInput<P> {
   FunctionName: string;
@@ -194,7 +190,6 @@ export interface CreateQueueInput {
 }
 
 export interface TaskInputs {
-  NormalizeRecord: LambdaInvokeInput<{ record: StreamRecord }>;
   QuarantineRecord: SqsSendMessageInput;
   PublishToTopic: SnsPublishInput;
   ResolveRecipients: LambdaInvokeInput<{ audience: Audience; cursor: string | null }>;
@@ -208,7 +203,6 @@ export interface TaskInputs {
 export type TaskName = keyof TaskInputs;
 /** Kept equal to the Task states of the definition by test/asl/harness.test.ts. */
 export const TASK_NAMES: readonly TaskName[] = [
-  'NormalizeRecord',
   'QuarantineRecord',
   'PublishToTopic',
   'ResolveRecipients',
@@ -383,7 +377,8 @@ export interface RunOptions {
 }
 
 /**
- * Runs the real definition on `batch` (what the Pipe sends: an array of stream records).
+ * Runs the real definition on `batch` (what the Pipe sends after its enrichment: normalize-batch's
+ * array of entries, one per stream record; see `batchOf` in fixtures.ts).
  * A failed execution is returned (status FAILED, error = the States error), not thrown;
  * a harness problem (unscripted Task, a script throwing something else than a TaskFailure,
  * an incomplete event log) is thrown.

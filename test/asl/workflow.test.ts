@@ -1,9 +1,9 @@
+import { NotifyEntrySchema } from '../../tasks/shared/enrichment';
 import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
 import {
   iotError,
   iotPublished,
   lambdaFunctionError,
-  lambdaInvoked,
   lambdaServiceError,
   queueCreated,
   snsError,
@@ -16,18 +16,19 @@ import {
 } from './aws-shapes';
 import {
   alwaysFailing,
+  batchOf,
   cursorAfter,
   DEVICES,
+  enrich,
   failingFirst,
   inboxMessage,
   inboxName,
   inboxUrl,
   INVALID_FIXTURES,
   normalized,
-  normalizeFromFixtures,
   notifyScripts,
+  quarantined,
   recipientPages,
-  rejection,
   streamRecord,
   VALID_FIXTURES,
   type FixtureName,
@@ -59,7 +60,7 @@ const TOPICS = {
   sender: { branch: 'UseSenderTopic', topicArn: SUBSTITUTIONS.SenderTopicArn },
 } as const;
 
-const HEAD = (branch: string) => ['NormalizeRecord', 'ChooseTopic', branch, 'PublishToTopic', 'StartRecipientPaging'];
+const HEAD = (branch: string) => ['Valid?', 'ChooseTopic', branch, 'PublishToTopic', 'StartRecipientPaging'];
 const PAGE = ['ResolveRecipients', 'AnyRecipients?', 'CheckPresence', 'FanOut', 'MorePages?'];
 /** The states of a record notified over `pages` pages of recipients. */
 const notifiedPath = (branch: string, pages = 1) => [
@@ -100,14 +101,12 @@ describe('ChooseTopic and PublishToTopic: each kind of record reaches its topic'
     return { fixture, kind: notification.kind, topic: notification.topic, branch: TOPICS[notification.topic].branch };
   });
 
-  it.each(cases)('$fixture: $kind takes $branch, publishes the envelope to the $topic topic and resolves its audience from the first page', async ({ fixture, topic, branch }) => {
-    const record = streamRecord(fixture);
+  it.each(cases)('$fixture: $kind takes $branch, publishes the envelope with its identity attributes to the $topic topic and resolves its audience from the first page', async ({ fixture, topic, branch }) => {
     const { notification, audience } = normalized(fixture);
-    const run = await runWorkflow([record], notifyScripts());
+    const run = await runWorkflow(batchOf(fixture), notifyScripts());
 
     succeeded(run);
     expect(run.path()).toEqual(notifiedPath(branch));
-    expect(run.inputsTo('NormalizeRecord')).toEqual([{ FunctionName: SUBSTITUTIONS.NormalizeRecordFunctionArn, Payload: { record } }]);
     expect(run.inputsTo('PublishToTopic')).toEqual([
       {
         TopicArn: TOPICS[topic].topicArn,
@@ -115,6 +114,8 @@ describe('ChooseTopic and PublishToTopic: each kind of record reaches its topic'
         MessageAttributes: {
           kind: { DataType: 'String', StringValue: notification.kind },
           tenantId: { DataType: 'String', StringValue: notification.tenantId },
+          notificationId: { DataType: 'String', StringValue: notification.notificationId },
+          deduplicationId: { DataType: 'String', StringValue: notification.deduplicationId },
         },
       },
     ]);
@@ -124,9 +125,22 @@ describe('ChooseTopic and PublishToTopic: each kind of record reaches its topic'
   });
 
   it('publishes before looking up any recipient', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts());
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts());
     succeeded(run);
-    expect(run.taskSequence().slice(0, 3)).toEqual(['NormalizeRecord', 'PublishToTopic', 'ResolveRecipients']);
+    expect(run.taskSequence().slice(0, 2)).toEqual(['PublishToTopic', 'ResolveRecipients']);
+  });
+
+  it('publishes an INSERT written already handled as message.handled and sends it to every device as handled, never as created', async () => {
+    const { notification } = normalized('insert-handled-team');
+    const page = [DEVICES.graceDesktop, DEVICES.margaretPhone];
+    const run = await runWorkflow(batchOf('insert-handled-team'), notifyScripts({ pages: [page], online: [DEVICES.graceDesktop.clientId] }));
+
+    succeeded(run);
+    expect(notification).toMatchObject({ kind: 'message.handled', handledBy: 'bot-billing-faq', notificationId: `${notification.conversationId}/${notification.messageId}#handled` });
+    expect(run.inputsTo('PublishToTopic')[0].MessageAttributes.kind).toEqual({ DataType: 'String', StringValue: 'message.handled' });
+    expect(run.inputsTo('PushToDevice')).toEqual([pushOf(notification, DEVICES.graceDesktop)]);
+    expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.QueueUrl)).toEqual(sortBy(page.map((d) => inboxMessage(notification, d.clientId)), (i) => i.QueueUrl));
+    expect(run.output).toEqual([{ outcome: 'notified', notificationId: notification.notificationId, topic: 'team' }]);
   });
 });
 
@@ -135,13 +149,13 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
   const page = [DEVICES.adaLaptop, DEVICES.adaPhone, DEVICES.graceDesktop, DEVICES.linusTablet];
 
   it('asks CheckPresence about exactly the devices of the page', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages: [page] }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages: [page] }));
     succeeded(run);
     expect(run.inputsTo('CheckPresence')).toEqual([{ FunctionName: SUBSTITUTIONS.CheckPresenceFunctionArn, Payload: { devices: page } }]);
   });
 
   it('pushes the envelope to notify/<clientId> with QoS 1 for every online device, then sends each its inbox message', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages: [page], online: 'all' }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages: [page], online: 'all' }));
 
     succeeded(run);
     expect(sortBy(run.inputsTo('PushToDevice'), (i) => i.Topic)).toEqual(sortBy(page.map((d) => pushOf(notification, d)), (i) => i.Topic));
@@ -155,7 +169,7 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
   });
 
   it('pushes to nobody when every device is offline, and still sends every inbox message', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages: [page], online: 'none' }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages: [page], online: 'none' }));
 
     succeeded(run);
     expect(run.callsTo('PushToDevice')).toHaveLength(0);
@@ -166,7 +180,7 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
 
   it('pushes only to the online devices of a mixed page, and sends the inbox message to all of them', async () => {
     const online = [DEVICES.adaPhone.clientId, DEVICES.graceDesktop.clientId];
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages: [page], online }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages: [page], online }));
 
     succeeded(run);
     expect(pushTopicsOf(run)).toEqual(online.map((c) => `notify/${c}`).sort());
@@ -177,9 +191,9 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
 });
 
 describe("SendToInbox: the device's own FIFO inbox", () => {
-  it('sends the envelope JSON to <prefix><clientId>.fifo, grouped by conversation and deduplicated by notificationId', async () => {
+  it('sends the envelope JSON to <prefix><clientId>.fifo, grouped by conversation and deduplicated by the notification event (deduplicationId)', async () => {
     const { notification } = normalized('insert-direct');
-    const run = await runWorkflow([streamRecord('insert-direct')], notifyScripts({ pages: [[DEVICES.adaLaptop]] }));
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ pages: [[DEVICES.adaLaptop]] }));
 
     succeeded(run);
     expect(run.inputsTo('SendToInbox')).toEqual([
@@ -187,7 +201,7 @@ describe("SendToInbox: the device's own FIFO inbox", () => {
         QueueUrl: `https://sqs.us-east-1.amazonaws.com/123456789012/convo-notify-inbox-${DEVICES.adaLaptop.clientId}.fifo`,
         MessageBody: JSON.stringify(notification),
         MessageGroupId: notification.conversationId,
-        MessageDeduplicationId: notification.notificationId,
+        MessageDeduplicationId: notification.deduplicationId,
       },
     ]);
     expect(NotificationEnvelopeSchema.parse(parseEnvelopeJson(run.inputsTo('SendToInbox')[0].MessageBody))).toEqual(notification);
@@ -196,22 +210,43 @@ describe("SendToInbox: the device's own FIFO inbox", () => {
   it('puts the created and the handled notification of one message in the same queue and group, with different deduplication ids', async () => {
     const created = normalized('insert-direct').notification;
     const handled = normalized('modify-handled-direct').notification;
-    const run = await runWorkflow([streamRecord('insert-direct'), streamRecord('modify-handled-direct')], notifyScripts({ pages: [[DEVICES.adaPhone]] }));
+    const run = await runWorkflow(batchOf('insert-direct', 'modify-handled-direct'), notifyScripts({ pages: [[DEVICES.adaPhone]] }));
 
     succeeded(run);
-    expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.MessageDeduplicationId!)).toEqual([
-      inboxMessage(created, DEVICES.adaPhone.clientId),
-      inboxMessage(handled, DEVICES.adaPhone.clientId),
+    const key = (i: { MessageDeduplicationId?: string }) => i.MessageDeduplicationId!;
+    expect(sortBy(run.inputsTo('SendToInbox'), key)).toEqual(
+      sortBy([inboxMessage(created, DEVICES.adaPhone.clientId), inboxMessage(handled, DEVICES.adaPhone.clientId)], key),
+    );
+    expect(created.deduplicationId).not.toBe(handled.deduplicationId);
+    expect(created.notificationId).toBe(`${created.conversationId}/${created.messageId}#created`);
+    expect(handled.notificationId).toBe(`${created.conversationId}/${created.messageId}#handled`);
+  });
+
+  it('sends the same messageId of two conversations to every device twice, each in its own group with its own deduplication id', async () => {
+    const first = normalized('insert-direct').notification;
+    const second = normalized('insert-direct-same-message-id').notification;
+    const page = [DEVICES.adaLaptop, DEVICES.adaPhone];
+    const run = await runWorkflow(batchOf('insert-direct', 'insert-direct-same-message-id'), notifyScripts({ pages: [page] }));
+
+    succeeded(run);
+    expect(second.messageId).toBe(first.messageId);
+    for (const d of page) {
+      const sent = run.inputsTo('SendToInbox').filter((i) => i.QueueUrl === inboxUrl(d.clientId));
+      const key = (i: { MessageGroupId?: string }) => i.MessageGroupId!;
+      expect(sortBy(sent, key)).toEqual(sortBy([inboxMessage(first, d.clientId), inboxMessage(second, d.clientId)], key));
+      expect(new Set(sent.map((i) => i.MessageDeduplicationId)).size).toBe(2);
+    }
+    expect(run.output).toEqual([
+      { outcome: 'notified', notificationId: first.notificationId, topic: 'direct' },
+      { outcome: 'notified', notificationId: second.notificationId, topic: 'direct' },
     ]);
-    expect(created.notificationId).toBe(`${created.messageId}#created`);
-    expect(handled.notificationId).toBe(`${created.messageId}#handled`);
   });
 });
 
 describe('AnyRecipients?: nobody to notify', () => {
   it('sends a message nobody will see to the unrouted queue and ends with outcome unrouted', async () => {
     const { notification, audience } = normalized('insert-sender');
-    const run = await runWorkflow([streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-sender'), {
       ...notifyScripts({ pages: [[]] }),
       SendToUnrouted: (input) => sqsSent(input),
     });
@@ -234,7 +269,7 @@ describe('AnyRecipients?: nobody to notify', () => {
   it('ends with outcome notified, without an unrouted message, when a later page is empty', async () => {
     const first = [DEVICES.adaLaptop, DEVICES.adaPhone];
     const { notification } = normalized('insert-direct');
-    const run = await runWorkflow([streamRecord('insert-direct')], notifyScripts({ pages: [first, []] }));
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ pages: [first, []] }));
 
     succeeded(run);
     expect(run.path()).toEqual([...HEAD('UseDirectTopic'), ...PAGE, 'NextRecipientPage', 'ResolveRecipients', 'AnyRecipients?', 'AllRecipientsNotified']);
@@ -255,7 +290,7 @@ describe('MorePages?: recipients in several pages', () => {
 
   it('passes each nextCursor back to ResolveRecipients and sends an inbox message to every device of every page', async () => {
     const { notification, audience } = normalized('insert-team');
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages, online }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages, online }));
 
     succeeded(run);
     expect(run.path()).toEqual(notifiedPath('UseTeamTopic', 3));
@@ -270,7 +305,7 @@ describe('MorePages?: recipients in several pages', () => {
   });
 
   it("finishes a page's fan-out before asking for the next page", async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], notifyScripts({ pages, online }));
+    const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages, online }));
 
     succeeded(run);
     const resolves = run.callsTo('ResolveRecipients').map((c) => c.seq);
@@ -290,7 +325,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
 
   it('retries a PresenceUnavailableError and pushes as usual once the lookup succeeds', async () => {
     const scripts = notifyScripts({ pages: [page], online: 'all' });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       CheckPresence: failingFirst(1, presenceUnavailable, scripts.CheckPresence!),
     });
@@ -306,7 +341,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
 
   it('retries a throttled invoke (Lambda.TooManyRequestsException) of CheckPresence', async () => {
     const scripts = notifyScripts({ pages: [page] });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       CheckPresence: failingFirst(1, () => lambdaServiceError('Lambda.TooManyRequestsException'), scripts.CheckPresence!),
     });
@@ -317,7 +352,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
   });
 
   it('sends every device the inbox message and pushes to none when the lookup still fails after 1 + MaxAttempts attempts', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...notifyScripts({ pages: [page], online: 'all' }),
       CheckPresence: alwaysFailing(presenceUnavailable),
     });
@@ -333,7 +368,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
   });
 
   it('does not retry an error that is not about availability: all offline at once', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...notifyScripts({ pages: [page] }),
       CheckPresence: alwaysFailing(() => lambdaFunctionError('InvalidTaskInputError', 'devices[1].clientId: expected string')),
     });
@@ -347,7 +382,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
   it('looks presence up again on the next page after a failed lookup', async () => {
     const pages = [[DEVICES.adaLaptop], [DEVICES.graceDesktop]];
     const scripts = notifyScripts({ pages, online: 'all' });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       CheckPresence: (input, ctx) => {
         if (input.Payload.devices[0].clientId === DEVICES.adaLaptop.clientId) throw presenceUnavailable();
@@ -366,7 +401,7 @@ describe('PushToDevice failure: the inbox message is still sent', () => {
   const { notification } = normalized('insert-direct');
 
   it('sends the inbox message even when the push fails', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [page], online: 'all' }),
       PushToDevice: (input) => {
         if (input.Topic === `notify/${DEVICES.adaLaptop.clientId}`) throw iotError('ForbiddenException', 'Forbidden');
@@ -382,7 +417,7 @@ describe('PushToDevice failure: the inbox message is still sent', () => {
   });
 
   it('retries a throttled push, then sends the inbox message once', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [page], online: 'all' }),
       PushToDevice: failingFirst(1, throttledPush, () => iotPublished()),
     });
@@ -395,7 +430,7 @@ describe('PushToDevice failure: the inbox message is still sent', () => {
   });
 
   it('gives up pushing after 1 + MaxAttempts throttled attempts and still sends the inbox message', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaPhone]], online: 'all' }),
       PushToDevice: alwaysFailing(throttledPush),
     });
@@ -417,7 +452,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   it('creates the FIFO inbox with retention and SQS-managed encryption, then sends to the QueueUrl it returned', async () => {
     // The legacy us-east-1 endpoint: the retry must use what CreateQueue answered, not a rebuilt URL.
     const returned = `https://queue.amazonaws.com/123456789012/${inboxName(id)}`;
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: () => queueCreated(returned),
@@ -438,7 +473,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('creates the inbox also after a push, for an online device', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'all' }),
       ...missingInbox,
       CreateInboxQueue: (input) => queueCreated(`https://sqs.us-east-1.amazonaws.com/123456789012/${input.QueueName}`),
@@ -451,7 +486,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('sends to the existing inbox when CreateInboxQueue answers QueueNameExists (retention changed since)', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: alwaysFailing(queueExists),
@@ -466,7 +501,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('retries a throttled CreateInboxQueue', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: failingFirst(
@@ -484,7 +519,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('fails the execution when the inbox can be neither sent to nor created (the Pipe retries the batch)', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: alwaysFailing(() => sqsSdkError('SqsException', 'Access to the resource https://sqs.us-east-1.amazonaws.com/ is denied.')),
@@ -497,7 +532,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('succeeds when RetrySendToInbox fails twice and then goes through', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: (input) => queueCreated(`https://sqs.us-east-1.amazonaws.com/123456789012/${input.QueueName}`),
@@ -510,7 +545,7 @@ describe('missing inbox queue: created on first use, then the send is retried', 
   });
 
   it('fails the execution after 1 + MaxAttempts attempts when RetrySendToInbox keeps failing', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
+    const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [[DEVICES.adaLaptop]], online: 'none' }),
       ...missingInbox,
       CreateInboxQueue: (input) => queueCreated(`https://sqs.us-east-1.amazonaws.com/123456789012/${input.QueueName}`),
@@ -530,7 +565,7 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
 
   it('retries RecipientsUnavailableError and continues once the Data API answers', async () => {
     const scripts = notifyScripts({ pages });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       ResolveRecipients: failingFirst(2, recipientsUnavailable, scripts.ResolveRecipients!),
     });
@@ -546,7 +581,7 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
   });
 
   it('fails the execution after 1 + MaxAttempts attempts, so that the Pipe retries the batch and finally keeps it in its DLQ', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...notifyScripts({ pages }),
       ResolveRecipients: alwaysFailing(recipientsUnavailable),
     });
@@ -561,7 +596,7 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
 
   it('retries a Lambda.ServiceException of the invoke with the Lambda retrier', async () => {
     const scripts = notifyScripts({ pages });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       ResolveRecipients: failingFirst(1, () => lambdaServiceError(), scripts.ResolveRecipients!),
     });
@@ -572,7 +607,7 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
   });
 
   it('fails the execution after 1 + MaxAttempts Lambda.ServiceException attempts of the Lambda retrier', async () => {
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...notifyScripts({ pages }),
       ResolveRecipients: alwaysFailing(() => lambdaServiceError()),
     });
@@ -584,7 +619,7 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
 
   it('fails the execution when a later page stays unavailable, although the first page was already sent (FIFO deduplication absorbs the replay)', async () => {
     const scripts = notifyScripts({ pages: [[DEVICES.graceDesktop], [DEVICES.linusTablet]] });
-    const run = await runWorkflow([streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-team'), {
       ...scripts,
       ResolveRecipients: (input, ctx) => {
         if (input.Payload.cursor !== null) throw recipientsUnavailable();
@@ -599,85 +634,62 @@ describe('ResolveRecipients: Data API throttling and Aurora resuming', () => {
   });
 });
 
-describe('NormalizeRecord: invalid records are quarantined, not retried', () => {
-  it.each(INVALID_FIXTURES)('%s: quarantines the raw record with the reason and the execution id, and the execution succeeds', async (fixture) => {
-    const record = streamRecord(fixture);
-    const { errorType, errorMessage } = rejection(fixture);
-    const run = await runWorkflow([record], {
-      NormalizeRecord: normalizeFromFixtures,
-      QuarantineRecord: (input) => sqsSent(input),
-    });
+describe('Valid?: quarantine entries go to the quarantine queue, the other entries on', () => {
+  const quarantineMessage = (fixture: InvalidFixture, run: Run) => ({
+    QueueUrl: SUBSTITUTIONS.QuarantineQueueUrl,
+    MessageBody: { quarantine: quarantined(fixture).quarantine, executionId: run.executionArn },
+  });
+
+  it.each(INVALID_FIXTURES)('%s: sends the quarantine entry and the execution id to the quarantine queue, once, and the execution succeeds', async (fixture) => {
+    const run = await runWorkflow(batchOf(fixture), { QuarantineRecord: (input) => sqsSent(input) });
 
     succeeded(run);
-    expect(run.path()).toEqual(['NormalizeRecord', 'QuarantineRecord']);
-    expect(run.catches('NormalizeRecord')).toEqual([{ state: 'NormalizeRecord', catcher: 0, next: 'QuarantineRecord' }]);
-    const normalizeCalls = run.callsTo('NormalizeRecord');
-    expect(normalizeCalls).toHaveLength(1);
-    const cause = normalizeCalls[0].error!.cause;
-    expect(run.inputsTo('QuarantineRecord')).toEqual([
-      { QueueUrl: SUBSTITUTIONS.QuarantineQueueUrl, MessageBody: { reason: cause, error: errorType, record, executionId: run.executionArn } },
-    ]);
-    // Through lambda:invoke the Cause is the function's error payload as JSON.
-    expect(JSON.parse(cause)).toMatchObject({ errorType, errorMessage });
+    expect(run.path()).toEqual(['Valid?', 'QuarantineRecord']);
+    expect(run.inputsTo('QuarantineRecord')).toEqual([quarantineMessage(fixture, run)]);
+    expect(run.retries()).toEqual([]);
     const sent = run.callsTo('QuarantineRecord')[0].result as { MessageId: string };
     expect(run.output).toEqual([{ outcome: 'quarantined', quarantineMessageId: sent.MessageId }]);
     expect(run.callsTo('PublishToTopic')).toHaveLength(0);
   });
 
-  it('retries a Lambda.ServiceException and goes on with the record', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
-      ...notifyScripts(),
-      NormalizeRecord: failingFirst(1, () => lambdaServiceError(), normalizeFromFixtures),
-    });
-
-    succeeded(run);
-    expect(run.callsTo('NormalizeRecord')).toHaveLength(2);
-    expect(run.retries('NormalizeRecord')).toEqual([{ state: 'NormalizeRecord', retrier: 0, attempt: 1 }]);
-    expect(run.path()).toEqual(notifiedPath('UseDirectTopic'));
-  });
-
-  it('fails the execution after 1 + MaxAttempts Lambda.ServiceException attempts instead of quarantining a record that may be fine', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
-      NormalizeRecord: alwaysFailing(() => lambdaServiceError()),
-    });
-
-    expect(run.status).toBe('FAILED');
-    expect(run.error?.name).toBe('Lambda.ServiceException');
-    expect(run.callsTo('NormalizeRecord')).toHaveLength(attemptsOf('NormalizeRecord'));
-    expect(run.callsTo('QuarantineRecord')).toHaveLength(0);
-  });
-
-  it('still processes the other records of the batch', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct'), streamRecord('insert-missing-tenant'), streamRecord('insert-team')], {
-      ...notifyScripts(),
+  it('still notifies every device of the other records of the batch', async () => {
+    const direct = normalized('insert-direct').notification;
+    const team = normalized('insert-team').notification;
+    const page = [DEVICES.adaLaptop, DEVICES.adaPhone];
+    const run = await runWorkflow(batchOf('insert-direct', 'insert-missing-tenant', 'insert-team'), {
+      ...notifyScripts({ pages: [page] }),
       QuarantineRecord: (input) => sqsSent(input),
     });
 
     succeeded(run);
+    const sent = run.callsTo('QuarantineRecord')[0].result as { MessageId: string };
     expect(run.output).toEqual([
-      { outcome: 'notified', notificationId: normalized('insert-direct').notification.notificationId, topic: 'direct' },
-      { outcome: 'quarantined', quarantineMessageId: expect.any(String) },
-      { outcome: 'notified', notificationId: normalized('insert-team').notification.notificationId, topic: 'team' },
+      { outcome: 'notified', notificationId: direct.notificationId, topic: 'direct' },
+      { outcome: 'quarantined', quarantineMessageId: sent.MessageId },
+      { outcome: 'notified', notificationId: team.notificationId, topic: 'team' },
     ]);
-    expect(run.path(1)).toEqual(['NormalizeRecord', 'QuarantineRecord']);
+    expect(run.path(0)).toEqual(notifiedPath('UseDirectTopic'));
+    expect(run.path(1)).toEqual(['Valid?', 'QuarantineRecord']);
+    expect(run.path(2)).toEqual(notifiedPath('UseTeamTopic'));
+    expect(run.inputsTo('QuarantineRecord')).toEqual([quarantineMessage('insert-missing-tenant', run)]);
     expect(run.callsTo('PublishToTopic')).toHaveLength(2);
+    const key = (i: { QueueUrl: string; MessageDeduplicationId?: string }) => `${i.QueueUrl} ${i.MessageDeduplicationId}`;
+    expect(sortBy(run.inputsTo('SendToInbox'), key)).toEqual(sortBy([direct, team].flatMap((n) => page.map((d) => inboxMessage(n, d.clientId))), key));
   });
 
-  it('retries a failed quarantine send', async () => {
-    const run = await runWorkflow([streamRecord('insert-missing-tenant')], {
-      NormalizeRecord: normalizeFromFixtures,
+  it('retries a failed quarantine send with the same message', async () => {
+    const run = await runWorkflow(batchOf('insert-missing-tenant'), {
       QuarantineRecord: failingFirst(1, () => sqsServiceError(), (input) => sqsSent(input)),
     });
 
     succeeded(run);
-    expect(run.callsTo('QuarantineRecord')).toHaveLength(2);
+    expect(run.inputsTo('QuarantineRecord')).toEqual([quarantineMessage('insert-missing-tenant', run), quarantineMessage('insert-missing-tenant', run)]);
     expect(run.retries('QuarantineRecord')).toEqual([{ state: 'QuarantineRecord', retrier: 0, attempt: 1 }]);
     expect(run.output).toEqual([{ outcome: 'quarantined', quarantineMessageId: expect.any(String) }]);
   });
 
   it('fails the execution when the quarantine queue keeps failing (1 + MaxAttempts attempts), so the record is not lost', async () => {
-    const run = await runWorkflow([streamRecord('insert-missing-tenant')], {
-      NormalizeRecord: normalizeFromFixtures,
+    const run = await runWorkflow(batchOf('insert-missing-tenant'), {
       QuarantineRecord: alwaysFailing(() => sqsServiceError()),
     });
 
@@ -689,7 +701,7 @@ describe('NormalizeRecord: invalid records are quarantined, not retried', () => 
 
 describe('PublishToTopic: SNS failures', () => {
   it('retries a failed publish and goes on', async () => {
-    const run = await runWorkflow([streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-sender'), {
       ...notifyScripts(),
       PublishToTopic: failingFirst(2, () => snsError(), () => snsPublished()),
     });
@@ -701,7 +713,7 @@ describe('PublishToTopic: SNS failures', () => {
   });
 
   it('fails the execution after 1 + MaxAttempts attempts, before any device is notified', async () => {
-    const run = await runWorkflow([streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-sender'), {
       ...notifyScripts(),
       PublishToTopic: alwaysFailing(() => snsError()),
     });
@@ -716,7 +728,7 @@ describe('PublishToTopic: SNS failures', () => {
 
 describe('SendToUnrouted failures', () => {
   it('retries a failed unrouted send', async () => {
-    const run = await runWorkflow([streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-sender'), {
       ...notifyScripts({ pages: [[]] }),
       SendToUnrouted: failingFirst(1, () => sqsServiceError(), (input) => sqsSent(input)),
     });
@@ -728,7 +740,7 @@ describe('SendToUnrouted failures', () => {
   });
 
   it('fails the execution after 1 + MaxAttempts attempts', async () => {
-    const run = await runWorkflow([streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-sender'), {
       ...notifyScripts({ pages: [[]] }),
       SendToUnrouted: alwaysFailing(() => sqsServiceError()),
     });
@@ -766,7 +778,7 @@ describe('batches: one outcome per record, in batch order', () => {
   };
 
   it('returns one outcome per record in batch order, whatever its topic, kind or validity', async () => {
-    const run = await runWorkflow(batch.map(streamRecord), scripts());
+    const run = await runWorkflow(batchOf(...batch), scripts());
 
     succeeded(run);
     const messageIdOf = (state: 'QuarantineRecord' | 'SendToUnrouted', match: (body: Record<string, unknown>) => boolean) =>
@@ -774,7 +786,7 @@ describe('batches: one outcome per record, in batch order', () => {
     const expected = batch.map((f) => {
       if (isInvalid(f)) {
         const eventID = streamRecord(f).eventID;
-        return { outcome: 'quarantined', quarantineMessageId: messageIdOf('QuarantineRecord', (b) => (b.record as { eventID: string }).eventID === eventID) };
+        return { outcome: 'quarantined', quarantineMessageId: messageIdOf('QuarantineRecord', (b) => (b.quarantine as { eventID: string }).eventID === eventID) };
       }
       const { notification } = normalized(f);
       if (notification.topic === 'sender') {
@@ -784,12 +796,12 @@ describe('batches: one outcome per record, in batch order', () => {
     });
     expect(run.output).toEqual(expected);
     batch.forEach((f, i) => {
-      if (isInvalid(f)) expect(run.path(i)).toEqual(['NormalizeRecord', 'QuarantineRecord']);
+      if (isInvalid(f)) expect(run.path(i)).toEqual(['Valid?', 'QuarantineRecord']);
     });
   });
 
   it("sends each notification only to its own audience's devices", async () => {
-    const run = await runWorkflow(batch.map(streamRecord), scripts());
+    const run = await runWorkflow(batchOf(...batch), scripts());
 
     succeeded(run);
     const expected = batch
@@ -805,22 +817,22 @@ describe('batches: one outcome per record, in batch order', () => {
 
   it('keeps batch order even when the first record finishes last', async () => {
     const slow = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    const run = await runWorkflow([streamRecord('insert-team'), streamRecord('insert-direct'), streamRecord('insert-sender')], {
+    const run = await runWorkflow(batchOf('insert-team', 'insert-direct', 'insert-sender'), {
       ...scripts(),
-      NormalizeRecord: async (input, ctx) => {
-        if (input.Payload.record.eventID === streamRecord('insert-team').eventID) await slow(50);
-        return normalizeFromFixtures(input, ctx);
+      PublishToTopic: async (input) => {
+        if (input.TopicArn === SUBSTITUTIONS.TeamTopicArn) await slow(50);
+        return snsPublished();
       },
     });
 
     succeeded(run);
     expect((run.output as { outcome: string; topic?: string }[]).map((o) => o.topic ?? o.outcome)).toEqual(['team', 'direct', 'unrouted']);
-    const lastPublish = run.callsTo('PublishToTopic').at(-1)!;
-    expect(lastPublish.input.TopicArn).toBe(SUBSTITUTIONS.TeamTopicArn);
+    const lastResolve = run.callsTo('ResolveRecipients').at(-1)!;
+    expect(lastResolve.input.Payload.audience.topic).toBe('team');
   });
 
   it('fails the whole execution when one record fails for good, so that the Pipe retries the batch', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct'), streamRecord('insert-team')], {
+    const run = await runWorkflow(batchOf('insert-direct', 'insert-team'), {
       ...scripts(),
       PublishToTopic: (input) => {
         if (input.TopicArn === SUBSTITUTIONS.TeamTopicArn) throw snsError();
@@ -842,14 +854,14 @@ describe('batches: one outcome per record, in batch order', () => {
 
 describe('engine quirks of aws-local-stepfunctions 3.0.0, pinned (see docs/workflow-contract.md, Engine notes)', () => {
   it('States.JsonToString drops every backslash, so a preview with quotes or a line break is not valid JSON locally (AWS escapes them)', async () => {
-    const base = normalized('insert-direct');
-    const notification = NotificationEnvelopeSchema.parse({ ...base.notification, preview: 'He wrote "refund" twice\nand C:\\temp' });
-    const run = await runWorkflow([streamRecord('insert-direct')], {
-      ...notifyScripts({ pages: [[DEVICES.adaLaptop]] }),
-      NormalizeRecord: () => lambdaInvoked({ notification, audience: base.audience }),
-    });
+    const record = streamRecord('insert-direct');
+    record.dynamodb!.NewImage!.body = { S: 'He wrote "refund" twice\nand C:\\temp' };
+    const batch = enrich([record]);
+    const { notification } = NotifyEntrySchema.parse(batch[0]);
+    const run = await runWorkflow(batch, notifyScripts({ pages: [[DEVICES.adaLaptop]] }));
 
     succeeded(run);
+    expect(notification.preview).toBe('He wrote "refund" twice\nand C:\\temp');
     const message = run.inputsTo('PublishToTopic')[0].Message;
     expect(message).toBe(JSON.stringify(notification).replaceAll('\\', ''));
     expect(() => JSON.parse(message)).toThrow(SyntaxError);
@@ -857,16 +869,17 @@ describe('engine quirks of aws-local-stepfunctions 3.0.0, pinned (see docs/workf
     expect(run.inputsTo('PushToDevice')[0].Payload).toBe(message);
   });
 
-  it('reports an error thrown by a Task as Error = error.name and Cause = error.message', async () => {
-    const run = await runWorkflow([streamRecord('insert-direct')], {
-      NormalizeRecord: () => {
-        throw new TaskFailure('InvalidRecordError', 'plain text cause');
+  it('reports an error thrown by a Task as Error = error.name and Cause = error.message, which a Catch puts at its ResultPath', async () => {
+    const run = await runWorkflow(batchOf('insert-direct'), {
+      ...notifyScripts(),
+      CheckPresence: () => {
+        throw new TaskFailure('SomeTaskError', 'plain text cause');
       },
-      QuarantineRecord: (input) => sqsSent(input),
     });
 
     succeeded(run);
-    expect(run.inputsTo('QuarantineRecord')[0].MessageBody).toMatchObject({ reason: 'plain text cause', error: 'InvalidRecordError' });
+    const entered = run.events.find((e) => e.type === 'StateEntered' && e.state?.name === 'AssumeAllOffline');
+    expect((entered?.state?.input as { presenceError?: unknown }).presenceError).toEqual({ Error: 'SomeTaskError', Cause: 'plain text cause' });
   });
 });
 

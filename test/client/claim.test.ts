@@ -76,7 +76,7 @@ describe('claim (DynamoDB mocked)', () => {
   it.each([
     ['an empty message id', { conversationId: 'c1', messageId: '' }, /messageId/],
     ['a space in the conversation id', { conversationId: 'c 1', messageId: 'm1' }, /conversationId: must be printable ASCII/],
-    ['a message id too long for `<id>#handled`', { conversationId: 'c1', messageId: 'm'.repeat(121) }, /messageId/],
+    ['a message id over its 128 characters', { conversationId: 'c1', messageId: 'm'.repeat(129) }, /messageId/],
     ['no message id', { conversationId: 'c1' }, /messageId/],
   ])('validates its input with zod before calling DynamoDB: %s', async (_label, input, message) => {
     const err = await claimMessage(options(), input as never).catch((e: unknown) => e);

@@ -3,7 +3,14 @@ import mqtt from 'mqtt';
 import { connect as netConnect, type Socket } from 'node:net';
 import { AgentClient } from '../../client/agent-client';
 import { startBroker, type LocalBroker } from '../../local/broker';
-import { attachIotLifecycleEvents, lifecycleTopic, type IotLifecycleEvent, type LifecycleAdapter } from '../../local/iot-lifecycle';
+import {
+  attachIotLifecycleEvents,
+  lifecycleTopic,
+  type IotLifecycleEvent,
+  type IotPresenceEvent,
+  type IotSubscriptionEvent,
+  type LifecycleAdapter,
+} from '../../local/iot-lifecycle';
 import type * as CheckPresence from '../../tasks/check-presence/handler';
 import type * as RecordPresence from '../../tasks/record-presence/handler';
 import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../support/dynalite';
@@ -11,11 +18,19 @@ import { captureLogs } from '../support/logs';
 import { waitFor, waitUntil } from './harness';
 
 /**
- * Presence as the broker sees it: aedes connect/disconnect events → AWS IoT lifecycle events
- * (local/iot-lifecycle.ts) → the real record-presence handler → a PRESENCE table in dynalite (a
- * DynamoDB implementation, which evaluates the handler's condition expression) → the real
- * check-presence handler. The client does nothing for presence but connect.
+ * Presence as the broker sees it: aedes connect/disconnect and subscribe/unsubscribe events → AWS
+ * IoT lifecycle events (local/iot-lifecycle.ts) → the real record-presence handler → a PRESENCE
+ * table in dynalite (a DynamoDB implementation, which evaluates the handler's condition
+ * expressions) → the real check-presence handler. The client does nothing for presence but
+ * connect and subscribe to its push topic.
  */
+
+const isConnectionEvent = (e: IotLifecycleEvent): e is IotPresenceEvent => e.eventType === 'connected' || e.eventType === 'disconnected';
+/** A connection event as `<type>@<version - base>`, a subscription event as `<type>`. */
+const outline = (events: readonly IotLifecycleEvent[]) => {
+  const base = events.find(isConnectionEvent)?.versionNumber ?? 0;
+  return events.map((e) => (isConnectionEvent(e) ? `${e.eventType}@${e.versionNumber - base}` : e.eventType));
+};
 
 describe('presence from broker lifecycle events through record-presence', () => {
   let table: LocalPresenceTable;
@@ -24,7 +39,7 @@ describe('presence from broker lifecycle events through record-presence', () => 
   let restoreRecord: () => void;
   let restoreCheck: () => void;
   let broker: LocalBroker;
-  let lifecycle: LifecycleAdapter;
+  let lifecycle: LifecycleAdapter<IotLifecycleEvent>;
   let sinkErrors: unknown[];
   const clients: AgentClient[] = [];
   const sockets: Socket[] = [];
@@ -44,7 +59,7 @@ describe('presence from broker lifecycle events through record-presence', () => 
     captureLogs();
     broker = await startBroker();
     sinkErrors = [];
-    lifecycle = attachIotLifecycleEvents(broker.aedes, (e) => recordPresence.handler(e), { onError: (err) => sinkErrors.push(err) });
+    lifecycle = attachIotLifecycleEvents(broker.aedes, (e) => recordPresence.handler(e), { subscriptionEvents: true, onError: (err) => sinkErrors.push(err) });
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.stop()));
@@ -69,10 +84,10 @@ describe('presence from broker lifecycle events through record-presence', () => 
     c.start();
     await online;
     await c.stop();
-    await waitUntil('the disconnect is seen', () => lifecycle.events.length === 2);
+    await waitUntil('the disconnect is seen', () => lifecycle.events.length === 3);
     await lifecycle.idle();
 
-    const [connected, disconnected] = lifecycle.events;
+    const [connected, subscribed, disconnected] = lifecycle.events;
     const common = {
       clientId: 'dev-shape',
       timestamp: expect.any(Number),
@@ -83,11 +98,22 @@ describe('presence from broker lifecycle events through record-presence', () => 
     };
     expect(connected).toEqual({ ...common, eventType: 'connected' });
     expect(disconnected).toEqual({ ...common, eventType: 'disconnected', clientInitiatedDisconnect: true, disconnectReason: 'CLIENT_INITIATED_DISCONNECT' });
+    // As AWS publishes it: the connection's session, the topics, no versionNumber.
+    expect(subscribed).toEqual({
+      clientId: 'dev-shape',
+      timestamp: expect.any(Number),
+      eventType: 'subscribed',
+      sessionIdentifier: connected.sessionIdentifier,
+      principalIdentifier: 'local',
+      topics: ['notify/dev-shape'],
+    });
     expect(disconnected.sessionIdentifier).toBe(connected.sessionIdentifier);
-    expect(disconnected.versionNumber).toBe(connected.versionNumber);
-    expect(disconnected.timestamp).toBeGreaterThanOrEqual(connected.timestamp);
-    for (const e of lifecycle.events) expect(recordPresence.LifecycleEventSchema.safeParse(e).success).toBe(true);
+    expect((disconnected as IotPresenceEvent).versionNumber).toBe((connected as IotPresenceEvent).versionNumber);
+    expect(disconnected.timestamp).toBeGreaterThanOrEqual(subscribed.timestamp);
+    expect(subscribed.timestamp).toBeGreaterThanOrEqual(connected.timestamp);
+    for (const e of lifecycle.events) expect(recordPresence.PresenceEventSchema.safeParse(e).success).toBe(true);
     expect(lifecycleTopic(connected)).toBe('$aws/events/presence/connected/dev-shape');
+    expect(lifecycleTopic(subscribed)).toBe('$aws/events/subscriptions/subscribed/dev-shape');
     expect(sinkErrors).toEqual([]);
   });
 
@@ -120,7 +146,7 @@ describe('presence from broker lifecycle events through record-presence', () => 
     await back;
     await lifecycle.idle();
     expect(await isOnline('dev-1')).toBe(true);
-    const versions = lifecycle.events.map((e) => e.versionNumber);
+    const versions = lifecycle.events.filter(isConnectionEvent).map((e) => e.versionNumber);
     expect(versions[2]).toBe(versions[0] + 1);
     expect(sinkErrors).toEqual([]);
   });
@@ -129,28 +155,34 @@ describe('presence from broker lifecycle events through record-presence', () => 
     const first = mqtt.connect(broker.tcpUrl, { clientId: 'dev-2', reconnectPeriod: 0 });
     first.on('error', () => undefined);
     await new Promise((r) => first.once('connect', r));
+    await first.subscribeAsync('notify/dev-2', { qos: 1 });
     const second = mqtt.connect(broker.tcpUrl, { clientId: 'dev-2', reconnectPeriod: 0 });
     await new Promise((r) => second.once('connect', r));
-    await waitUntil('the takeover is seen', () => lifecycle.events.length === 3);
+    await waitUntil('the takeover is seen', () => lifecycle.events.length === 4);
     await lifecycle.idle();
-    expect(lifecycle.events.map((e) => `${e.eventType}@${e.versionNumber - lifecycle.events[0].versionNumber}`)).toEqual([
-      'connected@0',
-      'disconnected@0',
-      'connected@1',
-    ]);
+    expect(outline(lifecycle.events)).toEqual(['connected@0', 'subscribed', 'disconnected@0', 'connected@1']);
+    // Connected, but not yet subscribed: a push now would reach nobody.
+    expect(await isOnline('dev-2')).toBe(false);
+    await second.subscribeAsync('notify/dev-2', { qos: 1 });
+    await waitUntil('the new subscription is seen', () => lifecycle.events.length === 5);
+    await lifecycle.idle();
     expect(await isOnline('dev-2')).toBe(true);
 
-    // The same events delivered out of order, as lifecycle events may be: the stale disconnect loses.
-    const [c0, d0, c1] = lifecycle.events;
-    const replay = async (events: IotLifecycleEvent[]) => {
-      for (const e of events) await recordPresence.handler({ ...e, clientId: 'dev-2-replay' });
+    // The same events delivered out of order, as lifecycle events may be: the stale disconnect and
+    // the old session's subscription lose, the new session's subscription counts even before its connect.
+    const [c0, s0, d0, c1, s1] = lifecycle.events;
+    const replay = async (clientId: string, events: IotLifecycleEvent[]) => {
+      const topics = (e: IotLifecycleEvent) => (isConnectionEvent(e) ? {} : { topics: [`notify/${clientId}`] });
+      for (const e of events) await recordPresence.handler({ ...e, clientId, ...topics(e) });
     };
-    await replay([c0, c1, d0]);
+    await replay('dev-2-replay', [c0, c1, d0, s1, s0]);
     expect(await isOnline('dev-2-replay')).toBe(true);
+    await replay('dev-2-replay-b', [s1, d0, s0, c1, c0]);
+    expect(await isOnline('dev-2-replay-b')).toBe(true);
 
     await second.endAsync();
     await first.endAsync(true);
-    await waitUntil('the clean disconnect is seen', () => lifecycle.events.length === 4);
+    await waitUntil('the clean disconnect is seen', () => lifecycle.events.length === 6);
     await lifecycle.idle();
     expect(await isOnline('dev-2')).toBe(false);
   });
@@ -166,7 +198,7 @@ describe('presence from broker lifecycle events through record-presence', () => 
     socket.write(Buffer.concat([Buffer.from([0x10, variable.length + payload.length]), variable, payload]));
     await waitUntil('the keep-alive timeout', () => lifecycle.events.some((e) => e.eventType === 'disconnected'), 5000);
     await lifecycle.idle();
-    expect(lifecycle.events.map((e) => e.disconnectReason ?? e.eventType)).toEqual(['connected', 'MQTT_KEEP_ALIVE_TIMEOUT']);
+    expect(lifecycle.events.map((e) => (isConnectionEvent(e) ? (e.disconnectReason ?? e.eventType) : e.eventType))).toEqual(['connected', 'MQTT_KEEP_ALIVE_TIMEOUT']);
     expect(await isOnline('silent-1')).toBe(false);
   });
 
@@ -180,14 +212,41 @@ describe('presence from broker lifecycle events through record-presence', () => 
     again.on('error', () => undefined);
     await new Promise((r) => again.once('connect', r));
     await new Promise<void>((r) => broker.aedes.close(() => r()));
-    await waitUntil('the broker close is seen', () => lifecycle.events.length === 4);
+    await waitUntil('the broker close is seen', () => lifecycle.events.length === 5);
     await again.endAsync(true);
-    expect(lifecycle.events.map((e) => e.disconnectReason ?? e.eventType)).toEqual([
+    expect(lifecycle.events.map((e) => (isConnectionEvent(e) ? (e.disconnectReason ?? e.eventType) : e.eventType))).toEqual([
       'connected',
+      'subscribed',
       'CLIENT_INITIATED_DISCONNECT',
       'connected',
       'SERVER_INITIATED_DISCONNECT',
     ]);
+  });
+
+  it('reports an unsubscribe of the push topic, and a refused subscription not at all', async () => {
+    const device = mqtt.connect(broker.tcpUrl, { clientId: 'dev-5', reconnectPeriod: 0 });
+    device.on('error', () => undefined);
+    await new Promise((r) => device.once('connect', r));
+    await device.subscribeAsync('notify/dev-5', { qos: 1 });
+    await waitUntil('the subscription is seen', () => lifecycle.events.length === 2);
+    await lifecycle.idle();
+    expect(await isOnline('dev-5')).toBe(true);
+
+    await device.unsubscribeAsync('notify/dev-5');
+    await waitUntil('the unsubscribe is seen', () => lifecycle.events.length === 3);
+    await lifecycle.idle();
+    expect(lifecycle.events[2]).toMatchObject({ eventType: 'unsubscribed', topics: ['notify/dev-5'], sessionIdentifier: lifecycle.events[0].sessionIdentifier });
+    expect(lifecycleTopic(lifecycle.events[2])).toBe('$aws/events/subscriptions/unsubscribed/dev-5');
+    expect(await isOnline('dev-5')).toBe(false);
+
+    // The broker refuses another device's topic (as the IoT policy does): no subscription, no event.
+    await device.subscribeAsync('notify/dev-6', { qos: 1 }).catch(() => undefined);
+    await waitUntil('the refused subscription is answered', () => device.disconnected || lifecycle.events.length > 3);
+    await lifecycle.idle();
+    expect(lifecycle.events.filter((e): e is IotSubscriptionEvent => e.eventType === 'subscribed').map((e) => e.topics)).toEqual([['notify/dev-5']]);
+    expect(await isOnline('dev-5')).toBe(false);
+    await device.endAsync(true);
+    expect(sinkErrors).toEqual([]);
   });
 
   it('reports a sink failure and goes on with later events', async () => {

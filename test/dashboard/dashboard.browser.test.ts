@@ -137,7 +137,7 @@ if (!runnable) {
     expect(await page.getByTestId('execution-status').textContent()).toBe('SUCCEEDED');
 
     const taken = async (state: string) => page.getByTestId(`state-${state}`).getAttribute('data-taken');
-    for (const state of ['NormalizeRecord', 'ChooseTopic', 'UseTeamTopic', 'ResolveRecipients', 'CheckPresence', 'FanOut', 'PushToDevice', 'SendToInbox']) {
+    for (const state of ['Valid?', 'ChooseTopic', 'UseTeamTopic', 'ResolveRecipients', 'CheckPresence', 'FanOut', 'PushToDevice', 'SendToInbox']) {
       expect({ state, taken: await taken(state) }).toEqual({ state, taken: 'true' });
     }
     for (const state of ['UseDirectTopic', 'UseSenderTopic', 'QuarantineRecord', 'SendToUnrouted', 'NextRecipientPage']) {

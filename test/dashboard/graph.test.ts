@@ -27,7 +27,7 @@ describe('dashboard workflow graph', () => {
   it('draws every state of the definition once, with the Map states as groups', () => {
     const names = allStateNames(graph);
     expect(new Set(names).size).toBe(names.length);
-    expect(names).toEqual(expect.arrayContaining(['ForEachStreamRecord', 'NormalizeRecord', 'FanOut', 'PushToDevice', 'RetrySendToInbox']));
+    expect(names).toEqual(expect.arrayContaining(['ForEachStreamRecord', 'Valid?', 'FanOut', 'PushToDevice', 'RetrySendToInbox']));
     expect(Object.keys(graph.nodes)).toEqual(['ForEachStreamRecord']);
     expect(Object.keys(inner(graph, 'ForEachStreamRecord').nodes)).toContain('FanOut');
     expect(Object.keys(inner(graph, 'FanOut').nodes)).toEqual(
@@ -38,7 +38,7 @@ describe('dashboard workflow graph', () => {
   it('follows Next, Choices, Default and Catch, with readable labels', () => {
     expect(edge(graph, 'ChooseTopic', 'UseDirectTopic')).toMatchObject({ kind: 'choice', label: 'topic = direct' });
     expect(edge(graph, 'ChooseTopic', 'UseSenderTopic')).toMatchObject({ kind: 'default' });
-    expect(edge(graph, 'NormalizeRecord', 'QuarantineRecord')).toMatchObject({ kind: 'catch', label: 'InvalidRecordError' });
+    expect(edge(graph, 'Valid?', 'QuarantineRecord')).toMatchObject({ kind: 'choice', label: 'quarantine is present' });
     expect(edge(graph, 'AnyRecipients?', 'SendToUnrouted')).toMatchObject({ label: 'count = 0 & cursor is null' });
     expect(edge(graph, 'DeviceOnline?', 'PushToDevice')).toMatchObject({ label: 'online = true' });
     // Next and a Catch to the same state are one edge.
@@ -58,7 +58,7 @@ describe('dashboard workflow graph', () => {
     }
     expect(allEdges(graph).filter((e) => e.back).map(edgeKey)).toEqual(['NextRecipientPage→ResolveRecipients']);
     const fanout = inner(graph, 'ForEachStreamRecord');
-    expect(fanout.layers[0]).toEqual(['NormalizeRecord']);
+    expect(fanout.layers[0]).toEqual(['Valid?']);
     expect(fanout.layers.flat().filter((n) => !(n in fanout.dummies))).toHaveLength(Object.keys(fanout.nodes).length);
   });
 

@@ -4,7 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { AgentClient } from '../../client';
 import { DEMO_DATA, generatedData } from '../../local/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/stack';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import { notificationIdOf, type NotificationEnvelope } from '../../tasks/shared/envelope';
 
 /**
  * The whole flow on the local runtime: writes to CONVO_HISTORY, the real Pipe filter, the real
@@ -108,9 +108,9 @@ describe('local flow end to end', () => {
     const [execution] = stack.runner.executions();
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.path).toEqual(expect.arrayContaining(['UseTeamTopic', 'PushToDevice', 'SendToInbox']));
-    expect(alice).toEqual([expect.objectContaining({ notificationId: `${message.messageId}#created`, kind: 'message.created', topic: 'team' })]);
+    expect(alice).toEqual([expect.objectContaining({ notificationId: notificationIdOf(message, 'message.created'), kind: 'message.created', topic: 'team' })]);
     for (const clientId of ['alice-laptop', 'alice-phone', 'bob-laptop', 'carol-laptop']) {
-      expect(await inbox(clientId)).toEqual([expect.objectContaining({ notificationId: `${message.messageId}#created` })]);
+      expect(await inbox(clientId)).toEqual([expect.objectContaining({ notificationId: notificationIdOf(message, 'message.created') })]);
     }
     expect(await inbox('dave-laptop')).toEqual([]);
     expect(stack.sns.byTopic(stack.config.topicArns.team).map((p) => JSON.parse(p.message).messageId)).toContain(message.messageId);
@@ -169,9 +169,9 @@ describe('local flow end to end', () => {
     await stack.settle();
     const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.config.quarantineQueueUrl, MaxNumberOfMessages: 10 }));
     const bodies = (out.Messages ?? []).map((m) => JSON.parse(m.Body!));
-    const kept = bodies.find((b) => b.record.dynamodb.Keys.messageId.S === bad.messageId);
-    expect(kept).toMatchObject({ error: 'InvalidRecordError' });
-    expect(kept.reason).toContain('createdAt');
+    const kept = bodies.find((b) => b.quarantine.keys.messageId === bad.messageId);
+    expect(kept.quarantine).toMatchObject({ field: 'NewImage.createdAt', keys: { conversationId: bad.conversationId }, eventName: 'INSERT' });
+    expect(kept.quarantine.reason).toContain('createdAt');
   });
 
   it('sends a message nobody can see to the unrouted queue', async () => {

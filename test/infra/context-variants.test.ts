@@ -74,7 +74,7 @@ describe('with a custom prefix and sizes', () => {
         prefix: 'acme-chat',
         inboxRetentionDays: '7',
         recipientsPageSize: '50',
-        pipeBatchSize: '25',
+        pipeBatchSize: '20',
         pipeParallelization: '2',
       },
       { bundle: false },
@@ -111,7 +111,7 @@ describe('with a custom prefix and sizes', () => {
       Environment: { Variables: Match.objectLike({ PAGE_SIZE: '50', INBOX_QUEUE_NAME_PREFIX: 'acme-chat-inbox-' }) },
     });
     s.template.hasResourceProperties('AWS::Pipes::Pipe', {
-      SourceParameters: { DynamoDBStreamParameters: Match.objectLike({ BatchSize: 25, ParallelizationFactor: 2 }) },
+      SourceParameters: { DynamoDBStreamParameters: Match.objectLike({ BatchSize: 20, ParallelizationFactor: 2 }) },
     });
   });
 
@@ -145,7 +145,7 @@ describe('readConfigFrom', () => {
   });
 
   it('accepts numbers from cdk.json and numeric strings from -c', () => {
-    expect(read({ inboxRetentionDays: 14, pipeBatchSize: ' 100 ' })).toMatchObject({ inboxRetentionDays: 14, pipeBatchSize: 100 });
+    expect(read({ inboxRetentionDays: 14, pipeBatchSize: ' 20 ' })).toMatchObject({ inboxRetentionDays: 14, pipeBatchSize: 20 });
   });
 
   it.each([
@@ -154,6 +154,7 @@ describe('readConfigFrom', () => {
     [{ recipientsPageSize: '2.5' }, /recipientsPageSize/],
     [{ recipientsPageSize: '501' }, /recipientsPageSize.*1 to 500/],
     [{ pipeBatchSize: 'ten' }, /pipeBatchSize/],
+    [{ pipeBatchSize: '22' }, /pipeBatchSize.*1 to 21/],
     [{ pipeParallelization: 11 }, /pipeParallelization/],
     [{ prefix: 'has space' }, /prefix/],
     [{ prefix: 'x'.repeat(33) }, /prefix/],

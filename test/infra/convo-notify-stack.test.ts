@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { pipeFilterCriteria } from '../../infra/pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE } from '../../tasks/shared/enrichment';
 import {
   DEFINITION_SUBSTITUTION_KEYS,
   NOTIFICATION_FANOUT_ASL,
@@ -109,13 +110,34 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('may read this stream, start this state machine synchronously and send to its DLQ: nothing else', () => {
+  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of tasks/shared/enrichment.ts', () => {
+    s.template.hasResourceProperties('AWS::Pipes::Pipe', {
+      Enrichment: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
+      EnrichmentParameters: { InputTemplate: ENRICHMENT_INPUT_TEMPLATE },
+    });
+  });
+
+  it('hands the enrichment only the keys, the new image and the old image key and handledBy, never the whole old image', () => {
+    const template = pipe().EnrichmentParameters.InputTemplate as string;
+    const paths = [...template.matchAll(/<\$\.([^>]+)>/g)].map((m) => m[1]).sort();
+    expect(paths).toEqual(
+      ['dynamodb.Keys', 'dynamodb.NewImage', 'dynamodb.OldImage.conversationId.S', 'dynamodb.OldImage.handledBy.S', 'dynamodb.SequenceNumber', 'eventID', 'eventName'].sort(),
+    );
+  });
+
+  it('may read this stream, invoke its enrichment, start this state machine synchronously and send to its DLQ: nothing else', () => {
     expect(roleStatements(s.template, id('AWS::IAM::Role', 'StreamPipeRole'))).toEqual([
       {
         Sid: 'ReadConvoHistoryStream',
         Effect: 'Allow',
         Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
         Resource: { 'Fn::GetAtt': [id('AWS::DynamoDB::Table', 'ConvoHistoryTable'), 'StreamArn'] },
+      },
+      {
+        Sid: 'NormalizeBatches',
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
       },
       {
         Sid: 'RunWorkflowSynchronously',
@@ -194,7 +216,6 @@ describe('NotificationWorkflow', () => {
 
   it('wires each placeholder to the right resource', () => {
     expect(stateMachine().DefinitionSubstitutions).toEqual({
-      NormalizeRecordFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeRecordFunction')),
       ResolveRecipientsFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksResolveRecipientsFunction')),
       CheckPresenceFunctionArn: arnOf(id('AWS::Lambda::Function', 'TasksCheckPresenceFunction')),
       DirectTopicArn: ref(id('AWS::SNS::Topic', 'TopicsDirectTopic')),
@@ -229,12 +250,13 @@ describe('NotificationWorkflow', () => {
     expect(asArray(bySid.InvokeTaskLambdas.Action)).toEqual(['lambda:InvokeFunction']);
     expect(bySid.InvokeTaskLambdas.Resource).toEqual(
       expect.arrayContaining(
-        ['TasksNormalizeRecordFunction', 'TasksResolveRecipientsFunction', 'TasksCheckPresenceFunction'].map((f) =>
+        ['TasksResolveRecipientsFunction', 'TasksCheckPresenceFunction'].map((f) =>
           arnOf(id('AWS::Lambda::Function', f)),
         ),
       ),
     );
-    expect(asArray(bySid.InvokeTaskLambdas.Resource)).toHaveLength(3);
+    // NormalizeBatch is the pipe's enrichment: the workflow never invokes it.
+    expect(asArray(bySid.InvokeTaskLambdas.Resource)).toHaveLength(2);
     expect(bySid.PublishToNotificationTopics).toMatchObject({ Action: 'sns:Publish' });
     expect(asArray(bySid.PublishToNotificationTopics.Resource)).toHaveLength(3);
     expect(bySid.UseNotificationTopicsKey).toMatchObject({
@@ -281,7 +303,7 @@ describe('NotificationWorkflow', () => {
 
 describe('task Lambdas', () => {
   const tasks = {
-    NormalizeRecord: { prefix: 'TasksNormalizeRecord', env: {} },
+    NormalizeBatch: { prefix: 'TasksNormalizeBatch', env: {} },
     ResolveRecipients: {
       prefix: 'TasksResolveRecipients',
       env: {
@@ -343,11 +365,42 @@ describe('task Lambdas', () => {
 
   it('are bundled by esbuild into one minified file each, with the error names kept', () => {
     const normalize = Object.values(s.template.findResources('AWS::Lambda::Function')).find(
-      (fn) => fn.Properties.Description === 'convo-notify task: normalize-record',
+      (fn) => fn.Properties.Description === 'convo-notify task: normalize-batch',
     )!;
     const assetDir = join(s.assemblyDir, `asset.${(normalize.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
     expect(readdirSync(assetDir).sort()).toEqual(['index.js', 'index.js.map']);
     expect(readFileSync(join(assetDir, 'index.js'), 'utf8')).toContain('InvalidRecordError');
+  });
+
+  it('carry the text of every sql/recipients-*.sql file, comment header included, in the resolve-recipients bundle', () => {
+    const resolve = Object.values(s.template.findResources('AWS::Lambda::Function')).find(
+      (fn) => fn.Properties.Description === 'convo-notify task: resolve-recipients',
+    )!;
+    const assetDir = join(s.assemblyDir, `asset.${(resolve.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
+    const bundle = readFileSync(join(assetDir, 'index.js'), 'utf8');
+    const queryFiles = readdirSync(join(REPO_ROOT, 'sql')).filter((file) => /^recipients-.+\.sql$/.test(file));
+    expect(queryFiles.sort()).toEqual(['recipients-direct.sql', 'recipients-sender.sql', 'recipients-team.sql']);
+    for (const file of queryFiles) {
+      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8');
+      // The minifier quotes the text the shortest way: a template literal for a multi-line file.
+      const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
+      expect({ file, bundled }).toEqual({ file, bundled: true });
+    }
+  });
+
+  it.each([
+    ['agent-api', ['agent-active.sql', 'device-register.sql', 'devices-list.sql', 'device-touch.sql', 'device-deactivate.sql', 'device-delete.sql']],
+    ['deactivate-devices', ['devices-deactivate-stale.sql']],
+    ['apply-schema', ['schema.sql']],
+  ])('carry the text of the .sql files they run in the %s bundle', (task, files) => {
+    const fn = Object.values(s.template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description === `convo-notify task: ${task}`)!;
+    const assetDir = join(s.assemblyDir, `asset.${(fn.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
+    const bundle = readFileSync(join(assetDir, 'index.js'), 'utf8');
+    for (const file of files) {
+      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8');
+      const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
+      expect({ file, bundled }).toEqual({ file, bundled: true });
+    }
   });
 
   it('have their own roles without managed policies (no AWSLambdaBasicExecutionRole)', () => {
@@ -356,9 +409,9 @@ describe('task Lambdas', () => {
     }
   });
 
-  it('normalize-record may only write its log and traces', () => {
-    expect(roleStatements(s.template, id('AWS::IAM::Role', 'TasksNormalizeRecordRole'))).toEqual([
-      LOG_WRITE('TasksNormalizeRecordLogGroup'),
+  it('normalize-batch may only write its log and traces', () => {
+    expect(roleStatements(s.template, id('AWS::IAM::Role', 'TasksNormalizeBatchRole'))).toEqual([
+      LOG_WRITE('TasksNormalizeBatchLogGroup'),
       XRAY_WRITE,
     ]);
   });

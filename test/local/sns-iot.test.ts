@@ -3,6 +3,7 @@ import { ListTopicsCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sn
 import { LocalIotData, type BrokerPublish } from '../../local/iot-data';
 import { listen, type Listening } from '../../local/listen';
 import { LocalSns } from '../../local/sns';
+import { AWS_LIMITS } from '../../tasks/shared/limits';
 
 const credentials = { accessKeyId: 'a', secretAccessKey: 'b' };
 const TOPIC = 'arn:aws:sns:us-east-1:000000000000:convo-notify-team';
@@ -43,6 +44,20 @@ describe('local SNS endpoint (contract with @aws-sdk/client-sns)', () => {
     await expect(client.send(new PublishCommand({ TopicArn: 'not-an-arn', Message: 'x' }))).rejects.toMatchObject({
       name: 'InvalidParameterException',
     });
+  });
+
+  it('accepts a message of exactly the limit, attributes included, and refuses one byte more as InvalidParameter "Message too long"', async () => {
+    // name 'kind' (4) + 'String' (6) + value 'message.created' (15) count with the message.
+    const message = 'x'.repeat(AWS_LIMITS.snsMessageBytes - 4 - 6 - 15);
+    const publish = (text: string) =>
+      client.send(new PublishCommand({ TopicArn: TOPIC, Message: text, MessageAttributes: { kind: { DataType: 'String', StringValue: 'message.created' } } }));
+    await publish(message);
+    await expect(publish(`${message}x`)).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+      message: 'Invalid parameter: Message too long',
+      $metadata: expect.objectContaining({ httpStatusCode: 400 }),
+    });
+    expect(sns.byTopic(TOPIC)).toHaveLength(1);
   });
 
   it('answers other actions with InvalidAction', async () => {
@@ -90,6 +105,16 @@ describe('local IoT data-plane endpoint (contract with @aws-sdk/client-iot-data-
     await expect(client.send(new IotPublishCommand({ topic: 'notify/d', qos: 1, payload: Buffer.from('x') }))).rejects.toMatchObject({
       name: 'ServiceUnavailableException',
     });
+  });
+
+  it('publishes a payload of exactly the limit and refuses one byte more with 413 RequestEntityTooLargeException', async () => {
+    const limit = AWS_LIMITS.iotPublishPayloadBytes;
+    await client.send(new IotPublishCommand({ topic: 'notify/d', qos: 1, payload: Buffer.alloc(limit, 'x') }));
+    await expect(client.send(new IotPublishCommand({ topic: 'notify/d', qos: 1, payload: Buffer.alloc(limit + 1, 'x') }))).rejects.toMatchObject({
+      name: 'RequestEntityTooLargeException',
+      $metadata: expect.objectContaining({ httpStatusCode: 413 }),
+    });
+    expect(calls.map((c) => c.payload.length)).toEqual([limit]);
   });
 
   it('answers operations it does not implement with MethodNotAllowedException', async () => {

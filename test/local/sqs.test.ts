@@ -5,12 +5,14 @@ import {
   GetQueueUrlCommand,
   ListQueuesCommand,
   ReceiveMessageCommand,
+  SendMessageBatchCommand,
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import { listen, type Listening } from '../../local/listen';
 import { LocalSqs } from '../../local/sqs';
+import { AWS_LIMITS } from '../../tasks/shared/limits';
 
 describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
   let endpoint: Listening;
@@ -35,6 +37,8 @@ describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
 
   const fifo = async (name = 'inbox-d1.fifo', attrs: Record<string, string> = {}) =>
     (await client.send(new CreateQueueCommand({ QueueName: name, Attributes: { FifoQueue: 'true', ...attrs } }))).QueueUrl!;
+  const standard = async () => (await client.send(new CreateQueueCommand({ QueueName: 'plain' }))).QueueUrl!;
+  const LIMIT = AWS_LIMITS.sqsMessageBytes;
 
   it('creates a queue idempotently and answers GetQueueUrl with the same URL', async () => {
     const url = await fifo();
@@ -145,5 +149,83 @@ describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
     await expect(client.send(new ListQueuesCommand({}))).rejects.toMatchObject({
       message: expect.stringContaining('ListQueues is not implemented'),
     });
+  });
+
+  it('accepts a body of exactly the limit and refuses one byte more as InvalidParameterValue', async () => {
+    const url = await standard();
+    await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x'.repeat(LIMIT) }));
+    await expect(client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x'.repeat(LIMIT + 1) }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+      message: `One or more parameters are invalid. Reason: Message must be shorter than ${LIMIT} bytes.`,
+      $metadata: expect.objectContaining({ httpStatusCode: 400 }),
+    });
+    expect(sqs.peek('plain')).toHaveLength(1);
+  });
+
+  it('counts UTF-8 bytes, not characters', async () => {
+    const url = await standard();
+    // 'é' is two bytes: half the limit in characters is the whole limit in bytes.
+    await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'é'.repeat(LIMIT / 2) }));
+    await expect(client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: `${'é'.repeat(LIMIT / 2)}x` }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+    });
+  });
+
+  it('counts message attributes (name, data type and value) against the limit', async () => {
+    const url = await standard();
+    // name 'k' (1) + 'String' (6) + value: the body leaves room for a 3-byte value exactly.
+    const body = 'x'.repeat(LIMIT - 1 - 6 - 3);
+    const send = (value: string) =>
+      client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: body, MessageAttributes: { k: { DataType: 'String', StringValue: value } } }));
+    await send('abc');
+    await expect(send('abcd')).rejects.toMatchObject({ name: 'InvalidParameterValue' });
+  });
+
+  it('refuses a SendMessageBatch whose entries add up to more than the limit as BatchRequestTooLong', async () => {
+    const url = await standard();
+    const half = 'x'.repeat(LIMIT / 2);
+    const ok = await client.send(
+      new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id: 'a', MessageBody: half }, { Id: 'b', MessageBody: half }] }),
+    );
+    expect(ok.Successful?.map((e) => e.Id)).toEqual(['a', 'b']);
+    expect(ok.Successful?.[0].MD5OfMessageBody).toBe(createHash('md5').update(half).digest('hex'));
+    await expect(
+      client.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: [{ Id: 'a', MessageBody: half }, { Id: 'b', MessageBody: `${half}x` }] })),
+    ).rejects.toMatchObject({
+      name: 'BatchRequestTooLong',
+      message: `Batch requests cannot be longer than ${LIMIT} bytes. You have sent ${LIMIT + 1} bytes.`,
+    });
+    expect(sqs.peek('plain')).toHaveLength(2);
+  });
+
+  it('reports a failing entry of a SendMessageBatch without failing the others', async () => {
+    const url = await fifo();
+    const out = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: url,
+        Entries: [
+          { Id: 'ok', MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'x' },
+          { Id: 'no-group', MessageBody: 'y', MessageDeduplicationId: 'y' },
+        ],
+      }),
+    );
+    expect(out.Successful?.map((e) => e.Id)).toEqual(['ok']);
+    expect(out.Failed).toEqual([expect.objectContaining({ Id: 'no-group', Code: 'MissingParameter', SenderFault: true })]);
+  });
+  it('answers every request with 503 ServiceUnavailable during an outage and serves again after it', async () => {
+    const url = await fifo();
+    const once = new SQSClient({ endpoint: endpoint.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const send = (id: string) =>
+      once.send(new SendMessageCommand({ QueueUrl: url, MessageBody: id, MessageGroupId: 'g', MessageDeduplicationId: id }));
+    sqs.setOutage(true);
+    await expect(send('during')).rejects.toMatchObject({
+      name: 'ServiceUnavailable',
+      $fault: 'server',
+      $metadata: expect.objectContaining({ httpStatusCode: 503 }),
+    });
+    sqs.setOutage(false);
+    await send('after');
+    expect(sqs.peek('inbox-d1.fifo').map((m) => m.body)).toEqual(['after']);
+    once.destroy();
   });
 });

@@ -1,5 +1,6 @@
 import type { SqlParameter } from '@aws-sdk/client-rds-data';
 import { NamedParameterError, fieldValue, toPositional } from '../../local/data-api/named-params';
+import recipientsDirectFile from '../../sql/recipients-direct.sql';
 import { RECIPIENT_QUERIES } from '../../sql/queries';
 
 const str = (name: string, value: string): SqlParameter => ({ name, value: { stringValue: value } });
@@ -42,6 +43,45 @@ describe('toPositional: placeholders', () => {
       expect(out.text).not.toMatch(/(?<!:):[a-z_]/);
       expect(out.values).toHaveLength(6);
     }
+  });
+});
+
+describe('toPositional: a :name that is not a placeholder', () => {
+  // Each statement names :agent_id once where it is not a placeholder and once where it is: only
+  // the second becomes $1, and the first stays in the text as written.
+  it.each([
+    ['a line comment', 'SELECT d.client_id -- one row per :agent_id\nFROM devices d WHERE d.agent_id = :agent_id'],
+    ['a line comment ended by a carriage return', 'SELECT d.client_id -- one row per :agent_id\rFROM devices d WHERE d.agent_id = :agent_id'],
+    ['a block comment', 'SELECT /* :agent_id, see below */ :agent_id'],
+    ['a nested block comment', 'SELECT /* outer /* inner */ still outer :agent_id */ :agent_id'],
+    ['a string literal', "SELECT 'at :agent_id', :agent_id"],
+    ["a string literal with '' escapes", "SELECT 'it''s :agent_id''s', :agent_id"],
+    ['an E-string with a backslash-escaped quote', "SELECT E'back\\' :agent_id', :agent_id"],
+    ['a quoted identifier', 'SELECT "at :agent_id", "a "" :agent_id", :agent_id'],
+    ['a dollar-quoted string', 'SELECT $$ :agent_id $$, :agent_id'],
+    ['a tagged dollar-quoted string with $$ inside', 'SELECT $body$ $$ :agent_id $$ $body$, :agent_id'],
+    ['a dollar-quoted string with a non-ASCII tag', 'SELECT $é$ :agent_id $é$, :agent_id'],
+    ['a ::type cast whose type has the name', 'SELECT d.x::agent_id, :agent_id'],
+  ])('leaves :agent_id in %s alone', (_case, sql) => {
+    const out = toPositional(sql, [str('agent_id', 'a-1')]);
+    const last = sql.lastIndexOf(':agent_id');
+    expect(out).toEqual({ text: `${sql.slice(0, last)}$1`, values: ['a-1'], names: ['agent_id'] });
+  });
+
+  it('leaves the parameter names in the comment header of a .sql file alone', () => {
+    const header = recipientsDirectFile.slice(0, recipientsDirectFile.indexOf('SELECT'));
+    expect(header).toContain(':agent_id');
+    const out = toPositional(recipientsDirectFile, [
+      str('tenant_id', 't'),
+      str('agent_id', 'a-1'),
+      { name: 'exclude_agent_id', value: { isNull: true } },
+      { name: 'after_agent_id', value: { isNull: true } },
+      { name: 'after_client_id', value: { isNull: true } },
+      { name: 'page_limit', value: { longValue: 101 } },
+    ]);
+    expect(out.text.slice(0, header.length)).toBe(header);
+    expect(out.text.slice(header.length)).not.toMatch(/(?<!:):[a-z_]/);
+    expect(out.names).toEqual(['agent_id', 'tenant_id', 'exclude_agent_id', 'after_agent_id', 'after_client_id', 'page_limit']);
   });
 });
 

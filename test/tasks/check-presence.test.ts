@@ -11,13 +11,25 @@ import 'aws-sdk-client-mock-jest';
 import { BATCH_GET_MAX_KEYS, MAX_BATCH_ATTEMPTS, handler } from '../../tasks/check-presence/handler';
 import type { Device } from '../../tasks/shared/envelope';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../../tasks/shared/errors';
+import { subscriptionsToAttribute } from '../../tasks/shared/presence';
 import { captureLogs } from '../support/logs';
 
 const TABLE = TASK_ENV.PRESENCE_TABLE_NAME;
 const dynamodb = mockClient(DynamoDBClient);
 
 const device = (clientId: string, agentId = 'agent-1'): Device => ({ agentId, clientId });
-const item = (clientId: string, state: string): Record<string, AttributeValue> => ({ clientId: { S: clientId }, state: { S: state } });
+const sessionOf = (clientId: string) => `session-of-${clientId}`;
+/** A PRESENCE item whose connection's session is (by default) subscribed to its push topic. */
+const item = (clientId: string, state: string, subscribed = true): Record<string, AttributeValue> => ({
+  clientId: { S: clientId },
+  state: { S: state },
+  sessionIdentifier: { S: sessionOf(clientId) },
+  subscriptions: subscriptionsToAttribute({ [sessionOf(clientId)]: { subscribed, at: 1_741_083_000_000 } }),
+});
+const PROJECTION = {
+  ProjectionExpression: '#clientId, #state, #sessionIdentifier, #subscriptions',
+  ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state', '#sessionIdentifier': 'sessionIdentifier', '#subscriptions': 'subscriptions' },
+};
 const key = (clientId: string) => ({ clientId: { S: clientId } });
 const batchInputs = () => dynamodb.commandCalls(BatchGetItemCommand).map((call) => call.args[0].input);
 const keysOf = (input: ReturnType<typeof batchInputs>[number]) => (input.RequestItems?.[TABLE].Keys ?? []).map((k) => k.clientId.S);
@@ -40,7 +52,7 @@ afterEach(() => {
 });
 
 describe('check-presence: the BatchGetItem request', () => {
-  it('asks for clientId and state of every device, through name placeholders because state is a reserved word', async () => {
+  it('asks for the connection state, its session and the subscriptions of every device, through name placeholders because state is a reserved word', async () => {
     tableWith({});
     await handler({ devices: [device('dev-1'), device('dev-2')] });
     expect(dynamodb).toHaveReceivedCommandTimes(BatchGetItemCommand, 1);
@@ -48,8 +60,7 @@ describe('check-presence: the BatchGetItem request', () => {
       RequestItems: {
         [TABLE]: {
           Keys: [key('dev-1'), key('dev-2')],
-          ProjectionExpression: '#clientId, #state',
-          ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state' },
+          ...PROJECTION,
         },
       },
     });
@@ -101,6 +112,31 @@ describe('check-presence: presence', () => {
     const out = await handler({ devices: [device('dev-1'), device('dev-2')] });
     expect(out.onlineCount).toBe(0);
   });
+
+  it('marks a connected device offline until its connection is subscribed to its push topic', async () => {
+    const connectedOnly = { clientId: { S: 'dev-1' }, state: { S: 'connected' }, sessionIdentifier: { S: sessionOf('dev-1') } };
+    dynamodb.on(BatchGetItemCommand).resolves({
+      Responses: {
+        [TABLE]: [
+          connectedOnly,
+          item('dev-2', 'connected', false),
+          // Subscribed, but in an earlier session: the current connection has not subscribed yet.
+          { ...item('dev-3', 'connected'), sessionIdentifier: { S: 'a-newer-session' } },
+          item('dev-4', 'connected'),
+          item('dev-5', 'disconnected'),
+        ],
+      },
+    });
+    const out = await handler({ devices: ['dev-1', 'dev-2', 'dev-3', 'dev-4', 'dev-5'].map((id) => device(id)) });
+    expect(out.devices.map((d) => [d.clientId, d.online])).toEqual([
+      ['dev-1', false],
+      ['dev-2', false],
+      ['dev-3', false],
+      ['dev-4', true],
+      ['dev-5', false],
+    ]);
+    expect(out.onlineCount).toBe(1);
+  });
 });
 
 describe('check-presence: unprocessed keys', () => {
@@ -109,12 +145,12 @@ describe('check-presence: unprocessed keys', () => {
       .on(BatchGetItemCommand)
       .resolvesOnce({
         Responses: { [TABLE]: [item('dev-1', 'connected')] },
-        UnprocessedKeys: { [TABLE]: { Keys: [key('dev-2'), key('dev-3')], ProjectionExpression: '#clientId, #state', ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state' } } },
+        UnprocessedKeys: { [TABLE]: { Keys: [key('dev-2'), key('dev-3')], ...PROJECTION } },
       })
       .resolvesOnce({ Responses: { [TABLE]: [item('dev-3', 'connected')] }, UnprocessedKeys: {} });
     const out = await handler({ devices: [device('dev-1'), device('dev-2'), device('dev-3')] });
     expect(batchInputs().map(keysOf)).toEqual([['dev-1', 'dev-2', 'dev-3'], ['dev-2', 'dev-3']]);
-    expect(batchInputs()[1].RequestItems?.[TABLE]).toMatchObject({ ProjectionExpression: '#clientId, #state' });
+    expect(batchInputs()[1].RequestItems?.[TABLE]).toMatchObject(PROJECTION);
     expect(out.devices.map((d) => d.online)).toEqual([true, false, true]);
   });
 

@@ -3,10 +3,11 @@ import { DeleteItemCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/clie
 import fc from 'fast-check';
 import type * as CheckPresence from '../../tasks/check-presence/handler';
 import type * as RecordPresence from '../../tasks/record-presence/handler';
-import type { LifecycleEvent, StoredPresence } from '../../tasks/record-presence/handler';
+import type { LifecycleEvent, StoredPresence, SubscriptionEvent } from '../../tasks/record-presence/handler';
+import { pushTopicOf } from '../../tasks/shared/push-topic';
 import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../support/dynalite';
 import { fixture } from '../support/fixtures';
-import { deliveryArb } from '../support/lifecycle-history';
+import { deliveryArb, presenceDeliveryArb } from '../support/lifecycle-history';
 import { captureLogs } from '../support/logs';
 
 /**
@@ -30,6 +31,14 @@ const event = (clientId: string, eventType: LifecycleEvent['eventType'], version
   versionNumber,
   timestamp,
   sessionIdentifier: `session-${versionNumber}`,
+});
+
+const subscribed = (clientId: string, versionNumber: number, timestamp: number, eventType: SubscriptionEvent['eventType'] = 'subscribed'): SubscriptionEvent => ({
+  clientId,
+  eventType,
+  timestamp,
+  sessionIdentifier: `session-${versionNumber}`,
+  topics: [pushTopicOf(clientId)],
 });
 
 const storedItem = async (clientId: string) =>
@@ -159,10 +168,85 @@ describe('record-presence on DynamoDB: any delivery order', () => {
   });
 });
 
+describe('record-presence on DynamoDB: timestamps ahead of the clock', () => {
+  it('refuses an event stamped in 2100, and the device’s presence still follows later events', async () => {
+    const clientId = 'dev-2100';
+    await recordPresence.handler(event(clientId, 'connected', 1, T));
+    await expect(recordPresence.handler(event(clientId, 'connected', 2, Date.UTC(2100, 0, 1)))).resolves.toMatchObject({
+      applied: false,
+      reason: recordPresence.REFUSAL_REASONS.timestampAheadOfClock,
+    });
+    expect(await presenceOf(clientId)).toEqual({ state: 'connected', versionNumber: 1, eventTimestamp: T });
+    await expect(recordPresence.handler(event(clientId, 'disconnected', 1, T + 60_000))).resolves.toMatchObject({ applied: true });
+    expect(await presenceOf(clientId)).toEqual({ state: 'disconnected', versionNumber: 1, eventTimestamp: T + 60_000 });
+  });
+
+  it('lets the next real event replace an item already frozen in 2100', async () => {
+    const clientId = 'dev-frozen';
+    await store(clientId, { state: 'connected', versionNumber: 9, eventTimestamp: Date.UTC(2100, 0, 1) });
+    await expect(recordPresence.handler(event(clientId, 'disconnected', 3, T))).resolves.toMatchObject({ applied: true });
+    expect(await presenceOf(clientId)).toEqual({ state: 'disconnected', versionNumber: 3, eventTimestamp: T });
+  });
+});
+
+describe('record-presence on DynamoDB: presence means subscribed', () => {
+  const online = async (clientId: string) => (await checkPresence.handler({ devices: [{ agentId: 'a', clientId }] })).devices[0].online;
+
+  it('is offline when connected, online once subscribed to the push topic, offline again after unsubscribe or disconnect', async () => {
+    await recordPresence.handler(event('dev-sub', 'connected', 1, T));
+    expect(await online('dev-sub')).toBe(false);
+    await recordPresence.handler({ ...subscribed('dev-sub', 1, T + 10), topics: ['status/dev-sub'] });
+    expect(await online('dev-sub')).toBe(false);
+    await recordPresence.handler(subscribed('dev-sub', 1, T + 20));
+    expect(await online('dev-sub')).toBe(true);
+    await recordPresence.handler(subscribed('dev-sub', 1, T + 30, 'unsubscribed'));
+    expect(await online('dev-sub')).toBe(false);
+    await recordPresence.handler(subscribed('dev-sub', 1, T + 40));
+    expect(await online('dev-sub')).toBe(true);
+    await recordPresence.handler(event('dev-sub', 'disconnected', 1, T + 50));
+    expect(await online('dev-sub')).toBe(false);
+  });
+
+  it('is online when the subscribe landed before its connect, and stays offline for a new connection that has not subscribed', async () => {
+    await recordPresence.handler(subscribed('dev-early', 4, T + 10));
+    expect(await online('dev-early')).toBe(false);
+    expect(await storedItem('dev-early')).toMatchObject({ expiresAt: { N: String(Math.floor((T + 10) / 1000) + recordPresence.DISCONNECTED_TTL_SECONDS) } });
+    await recordPresence.handler(event('dev-early', 'connected', 4, T));
+    expect(await online('dev-early')).toBe(true);
+    expect(await storedItem('dev-early')).not.toHaveProperty('expiresAt');
+    await recordPresence.handler(event('dev-early', 'connected', 5, T + 60_000));
+    expect(await online('dev-early')).toBe(false);
+  });
+
+  it('records both a connect and a subscribe of one session that land at the same time', async () => {
+    for (let i = 0; i < 10; i += 1) {
+      const clientId = `dev-race-${i}`;
+      await Promise.all([recordPresence.handler(event(clientId, 'connected', 1, T)), recordPresence.handler(subscribed(clientId, 1, T + 5))]);
+      expect(await online(clientId)).toBe(true);
+    }
+  });
+
+  it('ends online exactly when the last connection is open and subscribed, for any realistic history in any order with duplicates', async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constant(null).chain(() => presenceDeliveryArb(`dev-subscriptions-${(run += 1)}`)),
+        async ({ delivered, online: expected }) => {
+          for (const e of delivered) await recordPresence.handler(e);
+          expect(await online(delivered[0].clientId)).toBe(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('check-presence on DynamoDB', () => {
   it('reads what record-presence wrote, with duplicates and devices never seen', async () => {
     await recordPresence.handler(event('dev-on', 'connected', 1, T));
+    await recordPresence.handler(subscribed('dev-on', 1, T + 10));
     await recordPresence.handler(event('dev-off', 'connected', 1, T));
+    await recordPresence.handler(subscribed('dev-off', 1, T + 10));
     await recordPresence.handler(event('dev-off', 'disconnected', 1, T + 1_000));
     const out = await checkPresence.handler({
       devices: [

@@ -14,7 +14,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { RECIPIENTS_DIRECT_SQL, RECIPIENTS_SENDER_SQL, RECIPIENTS_TEAM_SQL } from '../../sql/queries';
 import { decodeCursor, encodeCursor } from '../../tasks/resolve-recipients/cursor';
-import { handler, isTransientDataApiError } from '../../tasks/resolve-recipients/handler';
+import { UnexpectedRecipientsResultError, handler, isTransientDataApiError } from '../../tasks/resolve-recipients/handler';
 import type { Audience } from '../../tasks/shared/envelope';
 import { ConfigurationError, InvalidTaskInputError, RecipientsUnavailableError } from '../../tasks/shared/errors';
 import { captureLogs } from '../support/logs';
@@ -27,6 +27,8 @@ const team: Audience = { topic: 'team', tenantId: 't-1', senderId: 'agent-s', se
 const sender: Audience = { topic: 'sender', tenantId: 't-1', senderId: 'cust-2', senderType: 'customer' };
 
 const rows = (...pairs: [string, string][]) => ({ formattedRecords: JSON.stringify(pairs.map(([agent_id, client_id]) => ({ agent_id, client_id }))) });
+/** Rows as a database without the schema's constraints could hold them. */
+const records = (...pairs: [unknown, unknown][]) => ({ formattedRecords: JSON.stringify(pairs.map(([agent_id, client_id]) => ({ agent_id, client_id }))) });
 const sentInputs = () => rds.commandCalls(ExecuteStatementCommand).map((call) => call.args[0].input);
 const parameter = (input: { parameters?: { name?: string; value?: unknown }[] }, name: string) =>
   input.parameters?.find((p) => p.name === name)?.value;
@@ -156,6 +158,98 @@ describe('resolve-recipients: client ids that cannot be a topic segment or queue
   it('ends with count 0 and no cursor when the unusable ids are the last ones', async () => {
     rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'bad 1']));
     await expect(handler({ audience: direct, cursor: null })).resolves.toEqual({ devices: [], count: 0, nextCursor: null });
+  });
+});
+
+describe('resolve-recipients: malformed recipients rows', () => {
+  const skippedRows = (logs: ReturnType<typeof captureLogs>) =>
+    logs.filter((entry) => entry.level === 'WARN' && String(entry.message).startsWith('device skipped: the recipients row'));
+
+  it('skips and logs a row with an empty client_id and still returns every valid device of the page', async () => {
+    const logs = captureLogs();
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'd1'], ['a1', ''], ['a2', 'd3']));
+    const out = await handler({ audience: team, cursor: null });
+    expect(out).toEqual({ devices: [{ agentId: 'a1', clientId: 'd1' }, { agentId: 'a2', clientId: 'd3' }], count: 2, nextCursor: null });
+    expect(skippedRows(logs)).toEqual([expect.objectContaining({ agentId: 'a1', clientId: '', problem: expect.stringMatching(/^client_id: /) })]);
+  });
+
+  it.each([
+    ['a null agent_id', [null, 'd2']],
+    ['a null client_id', ['a1', null]],
+    ['a numeric client_id', ['a1', 42]],
+    ['an object for an agent_id', [{ id: 'a1' }, 'd2']],
+    ['an empty agent_id', ['', 'd2']],
+  ] as [string, [unknown, unknown]][])('skips a row with %s and keeps the others', async (_case, bad) => {
+    const logs = captureLogs();
+    rds.on(ExecuteStatementCommand).resolves(records(['a1', 'd1'], bad, ['a2', 'd3']));
+    const out = await handler({ audience: direct, cursor: null });
+    expect(out.devices).toEqual([{ agentId: 'a1', clientId: 'd1' }, { agentId: 'a2', clientId: 'd3' }]);
+    expect(skippedRows(logs)).toHaveLength(1);
+  });
+
+  it('logs a skipped row once, on the page it belongs to, not again when it was the look-ahead row', async () => {
+    const logs = captureLogs();
+    rds.on(ExecuteStatementCommand).resolves(rows(['a1', 'd1'], ['a1', 'd2'], ['a1', 'd3'], ['a2', '']));
+    await handler({ audience: team, cursor: null });
+    expect(skippedRows(logs)).toEqual([]);
+  });
+
+  it('puts the cursor at a skipped last row, so that the next page starts after it', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(rows(['a1', 'd1'], ['a1', 'd2'], ['a2', ''], ['a2', 'd4']))
+      .resolvesOnce(rows(['a2', 'd4']));
+    const first = await handler({ audience: team, cursor: null });
+    expect(first.devices).toEqual([{ agentId: 'a1', clientId: 'd1' }, { agentId: 'a1', clientId: 'd2' }]);
+    expect(decodeCursor(first.nextCursor as string)).toEqual({ agentId: 'a2', clientId: '' });
+
+    const second = await handler({ audience: team, cursor: first.nextCursor });
+    expect(second).toEqual({ devices: [{ agentId: 'a2', clientId: 'd4' }], count: 1, nextCursor: null });
+    const resumed = sentInputs()[1];
+    expect(parameter(resumed, 'after_agent_id')).toEqual({ stringValue: 'a2' });
+    expect(parameter(resumed, 'after_client_id')).toEqual({ stringValue: '' });
+  });
+
+  it('resumes after a skipped last row with a NULL client_id by its agent id alone', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(records(['a1', 'd1'], ['a1', 'd2'], ['a2', null], ['a3', 'd4']))
+      .resolvesOnce(rows(['a3', 'd4']));
+    const first = await handler({ audience: team, cursor: null });
+    expect(decodeCursor(first.nextCursor as string)).toEqual({ agentId: 'a2', clientId: null });
+    await handler({ audience: team, cursor: first.nextCursor });
+    expect(parameter(sentInputs()[1], 'after_client_id')).toEqual({ isNull: true });
+  });
+
+  it('reads on past a page of malformed rows only, because count 0 would end the paging', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(records(['a1', ''], ['a2', null], ['a3', ''], ['a4', 'd4']))
+      .resolvesOnce(rows(['a4', 'd4']));
+    const out = await handler({ audience: team, cursor: null });
+    expect(out).toEqual({ devices: [{ agentId: 'a4', clientId: 'd4' }], count: 1, nextCursor: null });
+    expect(parameter(sentInputs()[1], 'after_agent_id')).toEqual({ stringValue: 'a3' });
+    expect(parameter(sentInputs()[1], 'after_client_id')).toEqual({ stringValue: '' });
+  });
+
+  it('ends the audience at a last row without an agent_id (NULLs sort last: no device can follow)', async () => {
+    const logs = captureLogs();
+    rds.on(ExecuteStatementCommand).resolves(records(['a1', 'd1'], ['a1', 'd2'], [null, 'd3'], [null, 'd4']));
+    const out = await handler({ audience: team, cursor: null });
+    expect(out).toEqual({ devices: [{ agentId: 'a1', clientId: 'd1' }, { agentId: 'a1', clientId: 'd2' }], count: 2, nextCursor: null });
+    expect(logs).toContainEqual(expect.objectContaining({ level: 'WARN', message: expect.stringMatching(/^audience ends at a row without an agent_id/) }));
+    expect(rds).toHaveReceivedCommandTimes(ExecuteStatementCommand, 1);
+  });
+
+  it.each([
+    ['records without the query columns', { formattedRecords: JSON.stringify([{ agent: 'a1' }]) }],
+    ['records that are not objects', { formattedRecords: JSON.stringify(['a1']) }],
+    ['formattedRecords that is not JSON', { formattedRecords: '[{' }],
+  ])('throws UnexpectedRecipientsResultError for %s: that is a wrong statement, not a bad row', async (_case, answer) => {
+    rds.on(ExecuteStatementCommand).resolves(answer);
+    const error = await handler({ audience: direct, cursor: null }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnexpectedRecipientsResultError);
+    expect((error as Error).name).toBe('UnexpectedRecipientsResultError');
   });
 });
 

@@ -18,8 +18,6 @@
  * Every synth runs the cdk-nag AwsSolutions checks (`docs/infra.md` lists each acknowledged
  * finding and why): an unacknowledged error fails the synth, a warning is printed in its report.
  */
-// The schema construct hashes sql/schema.sql, imported as text like everywhere else.
-import '../sql/register-text-loader';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { readConfig } from './config';

@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CustomResource, Duration, RemovalPolicy, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { SCHEMA_SQL } from '../../sql/schema';
 import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
+
+/**
+ * The file the apply-schema bundle carries as text (sql/schema.ts imports it). Synthesis reads it
+ * from disk rather than importing it, so that `cdk synth` needs no `.sql` loader.
+ */
+const SCHEMA_FILE = join(__dirname, '..', '..', 'sql', 'schema.sql');
 
 export interface RecipientsSchemaProps {
   /** The database the schema goes into. */
@@ -65,7 +72,7 @@ export class RecipientsSchema extends Construct {
       serviceToken: this.provider.serviceToken,
       resourceType: 'Custom::RecipientsSchema',
       properties: {
-        schemaSha256: createHash('sha256').update(SCHEMA_SQL).digest('hex'),
+        schemaSha256: createHash('sha256').update(readFileSync(SCHEMA_FILE, 'utf8')).digest('hex'),
         database: props.database.databaseName,
       },
     });

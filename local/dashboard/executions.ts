@@ -14,7 +14,7 @@ const MAX_LISTED = 200;
 const MAX_EVENTS_SHOWN = 60;
 
 const describeRecords = (s: ExecutionSummary): string => {
-  const parts = s.records.map((r) => `${r.eventName === 'INSERT' ? 'created' : r.eventName === 'MODIFY' ? 'handled' : r.eventName} ${r.messageId ?? '?'}`);
+  const parts = s.records.map((r) => `${r.kind} ${r.messageId ?? '?'}`);
   return parts.length > 2 ? `${parts.slice(0, 2).join(', ')} +${parts.length - 2}` : parts.join(', ') || '(empty batch)';
 };
 
@@ -80,7 +80,7 @@ export class ExecutionsView {
                 'data-name': s.name,
                 'data-status': s.status,
                 'data-message-ids': s.records.map((r) => r.messageId ?? '').join(' '),
-                'data-event-names': s.records.map((r) => r.eventName).join(' '),
+                'data-kinds': s.records.map((r) => r.kind).join(' '),
                 'data-replay-of': s.replayOf,
                 tabindex: 0,
                 onclick: () => void this.select(s.name, true),

@@ -162,7 +162,21 @@ export const dashboardConfig = (stack: LocalStack): DashboardConfig => {
   };
 };
 
-const str = (v: unknown): string | undefined => (v && typeof v === 'object' && typeof (v as { S?: unknown }).S === 'string' ? (v as { S: string }).S : undefined);
+type EntryLike = { notification?: { kind?: unknown; conversationId?: unknown; messageId?: unknown }; quarantine?: { keys?: { conversationId?: unknown; messageId?: unknown } } };
+const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The execution input is NormalizeBatch's answer: one notification or quarantine entry per stream record. */
+const recordOf = (entry: EntryLike): ExecutionSummary['records'][number] => {
+  if (entry?.quarantine) {
+    return { kind: 'quarantined', conversationId: text(entry.quarantine.keys?.conversationId), messageId: text(entry.quarantine.keys?.messageId) };
+  }
+  const n = entry?.notification;
+  return {
+    kind: n?.kind === 'message.created' ? 'created' : n?.kind === 'message.handled' ? 'handled' : '?',
+    conversationId: text(n?.conversationId),
+    messageId: text(n?.messageId),
+  };
+};
 
 export const summarize = (r: ExecutionRecord): ExecutionSummary => ({
   name: r.name,
@@ -172,11 +186,7 @@ export const summarize = (r: ExecutionRecord): ExecutionSummary => ({
   replayOf: r.replayOf,
   error: r.error,
   path: r.path,
-  records: (Array.isArray(r.input) ? r.input : []).map((rec: { eventName?: unknown; dynamodb?: { Keys?: Record<string, unknown> } }) => ({
-    eventName: typeof rec?.eventName === 'string' ? rec.eventName : '?',
-    conversationId: str(rec?.dynamodb?.Keys?.conversationId),
-    messageId: str(rec?.dynamodb?.Keys?.messageId),
-  })),
+  records: (Array.isArray(r.input) ? r.input : []).map((entry: EntryLike) => recordOf(entry)),
 });
 
 // --- the server ----------------------------------------------------------------------------------

@@ -67,6 +67,6 @@ export interface ExecutionSummary {
   replayOf?: string;
   error?: ExecutionRecord['error'];
   path: string[];
-  /** The stream records of the batch, as keys and event names. */
-  records: { eventName: string; conversationId?: string; messageId?: string }[];
+  /** The entries of the batch (one per stream record), as identity and kind. */
+  records: { kind: 'created' | 'handled' | 'quarantined' | '?'; conversationId?: string; messageId?: string }[];
 }

@@ -85,7 +85,7 @@ describe('Inbox.drain (SQS mocked)', () => {
     sqsMock.on(ReceiveMessageCommand).resolvesOnce({ Messages: first }).resolvesOnce({ Messages: second }).resolves({ Messages: [] });
     const r = recorder();
     await inbox().drain(r.handlers);
-    expect(r.log).toEqual(['fold m1#created,m2#created', 'delete rh-1,rh-2', 'fold m1#handled', 'delete rh-3']);
+    expect(r.log).toEqual(['fold c1/m1#created,c1/m2#created', 'delete rh-1,rh-2', 'fold c1/m1#handled', 'delete rh-3']);
     const entries = sqsMock.commandCalls(DeleteMessageBatchCommand)[0].args[0].input;
     expect(entries).toEqual({
       QueueUrl: QUEUE_URL,
@@ -193,7 +193,7 @@ describe('Inbox.drain (SQS mocked)', () => {
     expect(kindError.issues.join()).toMatch(/^kind: /);
     expect(kindError.message).toMatch(/invalid notification from inbox \(SQS message sqs-1\): kind: /);
     expect(jsonError.issues[0]).toMatch(/not JSON/);
-    expect(r.log).toEqual(['fold m2#created', 'delete rh-1,rh-2,rh-3']);
+    expect(r.log).toEqual(['fold c1/m2#created', 'delete rh-1,rh-2,rh-3']);
     expect(Object.keys(r.state().messages)).toEqual(['c1 m2']);
   });
 
@@ -205,7 +205,7 @@ describe('Inbox.drain (SQS mocked)', () => {
     const r = recorder();
     const result = await inbox({ invalidMessages: 'keep' }).drain(r.handlers);
     expect(result).toMatchObject({ invalid: 1, deleted: 1 });
-    expect(r.log).toEqual(['fold m2#created', 'delete rh-2']);
+    expect(r.log).toEqual(['fold c1/m2#created', 'delete rh-2']);
   });
 
   it('does not call DeleteMessageBatch for a batch with nothing to delete', async () => {
@@ -244,7 +244,7 @@ describe('Inbox.drain (SQS mocked)', () => {
     expect(err).toBeInstanceOf(InboxUnavailableError);
     expect((err as Error).name).toBe('InboxUnavailableError');
     expect((err as Error).message).toMatch(/ReceiveMessage failed: Rate exceeded/);
-    expect(r.log).toEqual(['fold m1#created', 'delete rh-1']);
+    expect(r.log).toEqual(['fold c1/m1#created', 'delete rh-1']);
   });
 
   it('stops receiving when aborted', async () => {

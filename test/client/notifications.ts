@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { NotificationEnvelopeSchema, type NotificationEnvelope, type NotificationKind } from '../../tasks/shared/envelope';
+import { createHash } from 'node:crypto';
+import { NotificationEnvelopeSchema, notificationIdOf, type NotificationEnvelope, type NotificationKind } from '../../tasks/shared/envelope';
 
 /** Test helpers: valid notification envelopes, by hand and as fast-check arbitraries. */
 
@@ -19,11 +20,13 @@ export const notification = (spec: NotificationSpec = {}): NotificationEnvelope 
   const messageId = spec.messageId ?? 'm1';
   const kind = spec.kind ?? 'message.created';
   const handled = kind === 'message.handled';
+  const conversationId = spec.conversationId ?? 'c1';
   return NotificationEnvelopeSchema.parse({
-    notificationId: `${messageId}#${handled ? 'handled' : 'created'}`,
+    notificationId: notificationIdOf({ conversationId, messageId }, kind),
+    deduplicationId: createHash('sha256').update(JSON.stringify([conversationId, messageId, kind, spec.handledAt ?? spec.createdAt ?? ''])).digest('hex'),
     kind,
     messageId,
-    conversationId: spec.conversationId ?? 'c1',
+    conversationId,
     tenantId: 't1',
     topic: 'team',
     senderId: spec.senderId ?? 'customer-1',

@@ -117,7 +117,7 @@ describe('dashboard API', () => {
     const summary = list.find((s) => s.records.some((r) => r.messageId === posted.messageId));
     expect(summary).toMatchObject({
       status: 'SUCCEEDED',
-      records: [{ eventName: 'INSERT', conversationId: posted.conversationId, messageId: posted.messageId }],
+      records: [{ kind: 'created', conversationId: posted.conversationId, messageId: posted.messageId }],
     });
     expect(summary!.path).toEqual(expect.arrayContaining(['UseTeamTopic', 'SendToInbox']));
 

@@ -130,7 +130,7 @@ if (!runnable) {
   }, 90_000);
 
   it('shows the execution with the path it took, state details, and replays it', async () => {
-    const created = page.locator(`[data-testid="execution-item"][data-message-ids="${posted[0]}"][data-event-names="INSERT"]:not([data-replay-of])`);
+    const created = page.locator(`[data-testid="execution-item"][data-message-ids="${posted[0]}"][data-kinds="created"]:not([data-replay-of])`);
     await created.click();
     const name = await created.getAttribute('data-name');
     await page.waitForSelector(`[data-testid="execution-head"][data-name="${name}"]`);

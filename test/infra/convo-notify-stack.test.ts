@@ -327,7 +327,7 @@ describe('task Lambdas', () => {
     s.template.resourceCountIs('AWS::Lambda::Function', 9);
     const descriptions = Object.values(s.template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Description as string | undefined);
     expect(descriptions.filter((d) => d?.startsWith('convo-notify task: ')).sort()).toEqual(
-      ['agent-api', 'apply-schema', 'check-presence', 'deactivate-devices', 'iot-authorizer', 'normalize-record', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
+      ['agent-api', 'apply-schema', 'check-presence', 'deactivate-devices', 'iot-authorizer', 'normalize-batch', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
     );
   });
 
@@ -397,7 +397,8 @@ describe('task Lambdas', () => {
     const assetDir = join(s.assemblyDir, `asset.${(fn.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
     const bundle = readFileSync(join(assetDir, 'index.js'), 'utf8');
     for (const file of files) {
-      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8');
+      // esbuild writes ASCII output: a non-ASCII character of the file becomes a \u escape.
+      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8').replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
       const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
       expect({ file, bundled }).toEqual({ file, bundled: true });
     }
@@ -424,11 +425,16 @@ describe('task Lambdas', () => {
     ]);
   });
 
-  it('record-presence may only UpdateItem on PRESENCE', () => {
+  it('record-presence may only read and update PRESENCE items and keep failed events on its failure queue', () => {
     expect(roleStatements(s.template, id('AWS::IAM::Role', 'PresenceRecordPresenceRole'))).toEqual([
       LOG_WRITE('PresenceRecordPresenceLogGroup'),
       XRAY_WRITE,
-      { Sid: 'RecordPresence', Effect: 'Allow', Action: 'dynamodb:UpdateItem', Resource: arnOf(presenceTable()) },
+      { Sid: 'RecordPresence', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(presenceTable()) },
+      {
+        Effect: 'Allow',
+        Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
+        Resource: arnOf(id('AWS::SQS::Queue', 'PresenceFailureQueue')),
+      },
     ]);
   });
 
@@ -487,7 +493,7 @@ describe('IAM least privilege across the stack', () => {
 describe('queues and topics', () => {
   it('encrypts every queue (SSE-SQS) and refuses non-TLS access to it', () => {
     const queues = s.template.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(5);
+    expect(Object.keys(queues)).toHaveLength(6);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
@@ -617,18 +623,21 @@ describe('Presence and IoT', () => {
     ]);
   });
 
-  it('lets only this rule invoke record-presence', () => {
+  it('lets the lifecycle and subscription rules, and nothing else, invoke record-presence', () => {
+    const recordPresence = arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction'));
     const permissions = Object.values(s.template.findResources('AWS::Lambda::Permission')).filter(
-      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify(arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction'))),
+      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify(recordPresence),
     );
-    expect(permissions).toHaveLength(1);
-    s.template.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      FunctionName: arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction')),
-      Principal: 'iot.amazonaws.com',
-      SourceArn: arnOf(id('AWS::IoT::TopicRule', 'PresenceLifecycleRule')),
-      SourceAccount: ref('AWS::AccountId'),
-    });
+    expect(permissions).toHaveLength(2);
+    for (const rule of ['PresenceLifecycleRule', 'PresenceSubscriptionRule']) {
+      s.template.hasResourceProperties('AWS::Lambda::Permission', {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: recordPresence,
+        Principal: 'iot.amazonaws.com',
+        SourceArn: arnOf(id('AWS::IoT::TopicRule', rule)),
+        SourceAccount: ref('AWS::AccountId'),
+      });
+    }
   });
 
   it('gives devices a policy to connect as their own thing and read only their own notify/ topic', () => {
@@ -701,7 +710,8 @@ describe('operations alarms', () => {
         Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsTimedOut' }) }) }),
       ]),
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ) and one on presence destination delivery failures.
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 });
 

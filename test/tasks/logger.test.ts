@@ -6,6 +6,8 @@ describe('structured logger', () => {
   let err: jest.SpyInstance;
 
   beforeEach(() => {
+    // The suite-wide default (test/setup) is WARN; these tests are about the logger's own default.
+    delete process.env.LOG_LEVEL;
     lines = [];
     log = jest.spyOn(console, 'log').mockImplementation((l: string) => void lines.push(l));
     err = jest.spyOn(console, 'error').mockImplementation((l: string) => void lines.push(l));

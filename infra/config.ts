@@ -19,6 +19,15 @@ export interface ConvoNotifyConfig {
   readonly recipientsPageSize: number;
   readonly pipeBatchSize: number;
   readonly pipeParallelization: number;
+  /** The CRM's own identity provider; without it the stack creates a Cognito user pool. */
+  readonly identityProvider?: { readonly issuer: string; readonly audience: string; readonly jwksUri: string };
+  readonly agentIdClaim: string;
+  readonly agentApiConcurrency: number;
+  readonly iotAuthorizerConcurrency: number;
+  readonly agentApiRateLimit: number;
+  readonly agentApiBurstLimit: number;
+  readonly agentApiCorsOrigins: readonly string[];
+  readonly staleDeviceDays: number;
 }
 
 /** The value of every context key that is not given: the one place these defaults are set. */
@@ -33,6 +42,12 @@ export const DEFAULT_CONFIG = {
    */
   pipeBatchSize: 10,
   pipeParallelization: 1,
+  agentIdClaim: 'sub',
+  agentApiConcurrency: 10,
+  iotAuthorizerConcurrency: 10,
+  agentApiRateLimit: 50,
+  agentApiBurstLimit: 100,
+  staleDeviceDays: 30,
 } as const;
 
 /** Resource names are `<prefix>-…`; 32 characters leave room in every name built from it. */
@@ -81,6 +96,54 @@ const pair = <A extends string, B extends string>(
 
 const ARN = /^arn:aws[a-z-]*:/;
 
+const httpsUrl = (key: string, value: string): string => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`context "${key}" must be an https URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'https:' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`context "${key}" must be an https URL without query or fragment, got ${JSON.stringify(value)}`);
+  }
+  return value;
+};
+
+const identityProviderFrom = (lookup: Lookup): ConvoNotifyConfig['identityProvider'] => {
+  const oidc = pair(lookup, 'oidcIssuer', 'oidcAudience');
+  const jwksUri = optionalString(lookup, 'oidcJwksUri');
+  if (oidc === undefined) {
+    if (jwksUri !== undefined) throw new ConfigError('context "oidcJwksUri" needs "oidcIssuer" and "oidcAudience"');
+    return undefined;
+  }
+  // JWT validation compares `iss` exactly: a trailing slash is part of the issuer.
+  const issuer = httpsUrl('oidcIssuer', oidc.first);
+  if (!/^[\x21-\x7e]{1,256}$/.test(oidc.second)) throw new ConfigError('context "oidcAudience" must be 1-256 printable characters without spaces');
+  return {
+    issuer,
+    audience: oidc.second,
+    jwksUri: httpsUrl('oidcJwksUri', jwksUri ?? `${issuer.replace(/\/$/, '')}/.well-known/jwks.json`),
+  };
+};
+
+const agentIdClaim = (lookup: Lookup): string => {
+  const claim = optionalString(lookup, 'agentIdClaim') ?? DEFAULT_CONFIG.agentIdClaim;
+  if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(claim)) throw new ConfigError('context "agentIdClaim" must be a claim name (1-64 of A-Z a-z 0-9 _ : . -)');
+  return claim;
+};
+
+const originsFrom = (lookup: Lookup): string[] => {
+  const raw = optionalString(lookup, 'agentApiCorsOrigins');
+  if (raw === undefined) return [];
+  const origins = raw.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(origin)) {
+      throw new ConfigError(`context "agentApiCorsOrigins": ${JSON.stringify(origin)} is not an origin (scheme://host[:port], no path, no "*")`);
+    }
+  }
+  return origins;
+};
+
 /** Validates the context values behind `lookup` (usually `node.tryGetContext`). */
 export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
   const prefix = optionalString(lookup, 'prefix') ?? DEFAULT_CONFIG.prefix;
@@ -117,6 +180,14 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     recipientsPageSize: integer(lookup, 'recipientsPageSize', DEFAULT_CONFIG.recipientsPageSize, 1, RECIPIENTS_PAGE_SIZE.max),
     pipeBatchSize: integer(lookup, 'pipeBatchSize', DEFAULT_CONFIG.pipeBatchSize, 1, MAX_PIPE_BATCH_SIZE),
     pipeParallelization: integer(lookup, 'pipeParallelization', DEFAULT_CONFIG.pipeParallelization, 1, 10),
+    identityProvider: identityProviderFrom(lookup),
+    agentIdClaim: agentIdClaim(lookup),
+    agentApiConcurrency: integer(lookup, 'agentApiConcurrency', DEFAULT_CONFIG.agentApiConcurrency, 1, 1000),
+    iotAuthorizerConcurrency: integer(lookup, 'iotAuthorizerConcurrency', DEFAULT_CONFIG.iotAuthorizerConcurrency, 1, 1000),
+    agentApiRateLimit: integer(lookup, 'agentApiRateLimit', DEFAULT_CONFIG.agentApiRateLimit, 1, 10_000),
+    agentApiBurstLimit: integer(lookup, 'agentApiBurstLimit', DEFAULT_CONFIG.agentApiBurstLimit, 1, 5_000),
+    agentApiCorsOrigins: originsFrom(lookup),
+    staleDeviceDays: integer(lookup, 'staleDeviceDays', DEFAULT_CONFIG.staleDeviceDays, 1, 3650),
   };
 };
 

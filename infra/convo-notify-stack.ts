@@ -1,13 +1,18 @@
 import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
+import { AgentApi } from './constructs/agent-api';
+import { AgentIdentity } from './constructs/agent-identity';
 import { ConvoHistoryTable } from './constructs/convo-history-table';
+import { DeviceLifecycle } from './constructs/device-lifecycle';
 import { Inboxes } from './constructs/inboxes';
 import { NotificationTopics } from './constructs/notification-topics';
 import { NotificationWorkflow } from './constructs/notification-workflow';
 import { OperationsAlarms } from './constructs/operations-alarms';
+import { IotAuthorizer } from './constructs/iot-authorizer';
 import { Presence } from './constructs/presence';
 import { RecipientsDatabase } from './constructs/recipients-database';
+import { RecipientsSchema } from './constructs/recipients-schema';
 import { StreamPipe } from './constructs/stream-pipe';
 import { WorkflowTasks } from './constructs/workflow-tasks';
 
@@ -18,7 +23,9 @@ export interface ConvoNotifyStackProps extends StackProps {
 
 /**
  * convo-notify: CONVO_HISTORY stream → EventBridge Pipe → Express state machine → SNS topics,
- * Aurora Data API recipients, IoT push and SQS inboxes; plus the IoT presence path.
+ * Aurora Data API recipients, IoT push and SQS inboxes; plus the IoT presence path, and agent
+ * access (docs/access.md): the identity, the agent API, the IoT custom authorizer, the device
+ * lifecycle sweep and the schema applied at deploy.
  *
  * Environment-agnostic: nothing is looked up at synth time, so `cdk synth` works offline and the
  * same template deploys to any account and region.
@@ -33,6 +40,11 @@ export class ConvoNotifyStack extends Stack {
   public readonly workflow: NotificationWorkflow;
   public readonly streamPipe: StreamPipe;
   public readonly alarms: OperationsAlarms;
+  public readonly identity: AgentIdentity;
+  public readonly agentApi: AgentApi;
+  public readonly iotAuthorizer: IotAuthorizer;
+  public readonly deviceLifecycle: DeviceLifecycle;
+  public readonly schema: RecipientsSchema;
 
   constructor(scope: Construct, id: string, props: ConvoNotifyStackProps) {
     super(scope, id, {
@@ -84,6 +96,37 @@ export class ConvoNotifyStack extends Stack {
       parallelizationFactor: config.pipeParallelization,
     });
 
+    this.schema = new RecipientsSchema(this, 'RecipientsSchema', { database: this.database });
+
+    this.identity = new AgentIdentity(this, 'AgentIdentity', {
+      prefix: config.prefix,
+      external: config.identityProvider,
+      agentIdClaim: config.agentIdClaim,
+    });
+
+    this.agentApi = new AgentApi(this, 'AgentApi', {
+      prefix: config.prefix,
+      identity: this.identity,
+      database: this.database,
+      inboxes: this.inboxes,
+      convoHistoryTable: this.convoHistory.table,
+      presenceTable: this.presence.table,
+      reservedConcurrency: config.agentApiConcurrency,
+      throttle: { rateLimit: config.agentApiRateLimit, burstLimit: config.agentApiBurstLimit },
+      corsOrigins: config.agentApiCorsOrigins,
+    });
+
+    this.iotAuthorizer = new IotAuthorizer(this, 'IotAuthorizer', {
+      prefix: config.prefix,
+      identity: this.identity,
+      reservedConcurrency: config.iotAuthorizerConcurrency,
+    });
+
+    this.deviceLifecycle = new DeviceLifecycle(this, 'DeviceLifecycle', {
+      database: this.database,
+      staleDeviceDays: config.staleDeviceDays,
+    });
+
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
@@ -93,6 +136,7 @@ export class ConvoNotifyStack extends Stack {
         'presence-failures': this.presence.failureQueue,
         quarantine: this.inboxes.quarantineQueue,
         unrouted: this.inboxes.unroutedQueue,
+        'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
       },
       destinationFunctions: { 'record-presence': this.presence.recordPresence.function },
     });
@@ -116,5 +160,11 @@ export class ConvoNotifyStack extends Stack {
     output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
     output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');
     output('RecipientsDatabaseName', this.database.databaseName, 'database that holds the recipients schema');
+    output('AgentApiUrl', this.agentApi.stage.url, 'agent API base URL (routes in docs/access.md)');
+    output('AgentTokenIssuer', this.identity.issuer, 'iss of the agent tokens both authorizers accept');
+    output('AgentTokenAudience', this.identity.audience, 'aud (or Cognito client_id) of the agent tokens');
+    output('IotAuthorizerName', this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');
+    if (this.identity.userPool) output('AgentUserPoolId', this.identity.userPool.userPoolId, 'Cognito user pool of the agents (created because no oidcIssuer was given)');
+    if (this.identity.userPoolClient) output('AgentUserPoolClientId', this.identity.userPoolClient.userPoolClientId, 'app client of the AgentCRM browser app');
   }
 }

@@ -2,6 +2,7 @@ import type { Topic } from '../contracts/envelope';
 import recipientsDirectFile from './recipients-direct.sql';
 import recipientsSenderFile from './recipients-sender.sql';
 import recipientsTeamFile from './recipients-team.sql';
+import { statementOf } from './statement';
 
 /**
  * The per-topic recipients queries, as the resolve-recipients Lambda sends them to the Data API.
@@ -11,17 +12,6 @@ import recipientsTeamFile from './recipients-team.sql';
  * (test/support/sql-text-transform.cjs) and the local runtime requires them through
  * sql/register-text-loader.ts, so every one of them runs the same text.
  */
-
-/**
- * The statement of a `.sql` file: what follows its leading `--` comment block. The header is for
- * the reader; sending only the statement keeps the SQL the Data API receives free of the
- * `:parameter` names the header mentions.
- */
-const statementOf = (fileText: string): string => {
-  const lines = fileText.split('\n');
-  const start = lines.findIndex((line) => !line.startsWith('--') && line.trim() !== '');
-  return start === -1 ? '' : lines.slice(start).join('\n');
-};
 
 export const RECIPIENTS_DIRECT_SQL = statementOf(recipientsDirectFile);
 export const RECIPIENTS_TEAM_SQL = statementOf(recipientsTeamFile);

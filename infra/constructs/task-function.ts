@@ -27,6 +27,13 @@ export interface TaskFunctionProps {
    * @default 256
    */
   readonly memorySize?: number;
+  /**
+   * Reserved concurrency: at most this many concurrent invocations, so that traffic of this
+   * function can never take the concurrency the pipeline's functions need.
+   *
+   * @default - none: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -65,6 +72,7 @@ export class TaskFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: `convo-notify task: ${props.taskName}`,
       environment: {
         // The shared logger's threshold (tasks/shared/logger.ts), in the environment so that an

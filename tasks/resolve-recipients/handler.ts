@@ -7,8 +7,11 @@ import { RECIPIENTS_PAGE_SIZE } from '../../contracts/recipients-page';
 import { InvalidTaskInputError, RecipientsUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
+import { isTransientDataApiError } from '../shared/data-api';
 import { describeZodError } from '../shared/validation';
 import { CursorSchema, decodeCursor, encodeCursor, type CursorPosition } from './cursor';
+
+export { isTransientDataApiError };
 
 /**
  * ResolveRecipients: one page of the devices concerned with a message, from the per-topic SQL
@@ -121,36 +124,6 @@ export const recipientsStatement = (audience: Audience, after: CursorPosition | 
       { name: 'page_limit', value: { longValue: limit } },
     ],
   };
-};
-
-const TRANSIENT_ERROR_NAMES = new Set([
-  'ThrottlingException',
-  'TooManyRequestsException',
-  'DatabaseResumingException',
-  'DatabaseUnavailableException',
-  'ServiceUnavailableError',
-  'StatementTimeoutException',
-  'InternalServerErrorException',
-  'TimeoutError',
-  'RequestTimeout',
-  'RequestTimeoutException',
-]);
-
-const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH']);
-
-/**
- * Errors worth the state machine's backoff-and-retry: throttling, Aurora resuming or failing
- * over, timeouts and dropped connections. Anything else (bad SQL, wrong ARN, missing permission)
- * would fail the same way again and propagates unchanged.
- */
-export const isTransientDataApiError = (error: unknown): boolean => {
-  if (!(error instanceof Error)) return false;
-  if (TRANSIENT_ERROR_NAMES.has(error.name)) return true;
-  const { code, $retryable } = error as { code?: unknown; $retryable?: unknown };
-  if (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) return true;
-  if ($retryable !== undefined && $retryable !== null && $retryable !== false) return true;
-  // The Data API reports a connection it lost to the cluster (e.g. during a failover) this way.
-  return /Communications link failure/i.test(error.message);
 };
 
 const fetchRows = async (audience: Audience, after: CursorPosition | null, limit: number): Promise<Row[]> => {

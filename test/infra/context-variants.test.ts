@@ -90,10 +90,15 @@ describe('with a custom prefix and sizes', () => {
         InboxRetentionSeconds: String(7 * 24 * 3600),
       }),
     });
-    const patterns = identityStatements(s.template)
-      .flatMap(({ statement }) => asArray(statement.Resource))
-      .map((r) => JSON.stringify(r))
-      .filter((r) => r.includes('inbox-*'));
+    // One pattern, used by the workflow (create, send) and the agent API (receive, delete).
+    const patterns = [
+      ...new Set(
+        identityStatements(s.template)
+          .flatMap(({ statement }) => asArray(statement.Resource))
+          .map((r) => JSON.stringify(r))
+          .filter((r) => r.includes('inbox-*')),
+      ),
+    ];
     expect(patterns).toHaveLength(1);
     expect(patterns[0]).toContain(':acme-chat-inbox-*');
     s.template.hasResourceProperties('AWS::Pipes::Pipe', { Name: 'acme-chat-stream-to-workflow' });
@@ -128,6 +133,14 @@ describe('readConfigFrom', () => {
       recipientsPageSize: 100,
       pipeBatchSize: 10,
       pipeParallelization: 1,
+      identityProvider: undefined,
+      agentIdClaim: 'sub',
+      agentApiConcurrency: 10,
+      iotAuthorizerConcurrency: 10,
+      agentApiRateLimit: 50,
+      agentApiBurstLimit: 100,
+      agentApiCorsOrigins: [],
+      staleDeviceDays: 30,
     });
   });
 

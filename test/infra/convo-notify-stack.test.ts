@@ -326,8 +326,12 @@ describe('task Lambdas', () => {
       Object.entries(env).map(([k, v]) => [k, JSON.stringify(v) === JSON.stringify(ref('PRESENCE')) ? ref(presenceTable()) : v]),
     );
 
-  it('are the four tasks, and only they', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 4);
+  it('are the four workflow tasks, the four agent-access tasks and the schema provider framework, and only they', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 9);
+    const descriptions = Object.values(s.template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Description as string | undefined);
+    expect(descriptions.filter((d) => d?.startsWith('convo-notify task: ')).sort()).toEqual(
+      ['agent-api', 'apply-schema', 'check-presence', 'deactivate-devices', 'iot-authorizer', 'normalize-batch', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
+    );
   });
 
   it.each(Object.entries(tasks))('%s: Node.js 22 on arm64, traced, own log group with retention, contract env', (_name, task) => {
@@ -382,6 +386,22 @@ describe('task Lambdas', () => {
     for (const file of queryFiles) {
       const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8');
       // The minifier quotes the text the shortest way: a template literal for a multi-line file.
+      const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
+      expect({ file, bundled }).toEqual({ file, bundled: true });
+    }
+  });
+
+  it.each([
+    ['agent-api', ['agent-active.sql', 'device-register.sql', 'devices-list.sql', 'device-touch.sql', 'device-deactivate.sql', 'device-delete.sql']],
+    ['deactivate-devices', ['devices-deactivate-stale.sql']],
+    ['apply-schema', ['schema.sql']],
+  ])('carry the text of the .sql files they run in the %s bundle', (task, files) => {
+    const fn = Object.values(s.template.findResources('AWS::Lambda::Function')).find((f) => f.Properties.Description === `convo-notify task: ${task}`)!;
+    const assetDir = join(s.assemblyDir, `asset.${(fn.Properties.Code.S3Key as string).replace(/\.zip$/, '')}`);
+    const bundle = readFileSync(join(assetDir, 'index.js'), 'utf8');
+    for (const file of files) {
+      // esbuild writes ASCII output: a non-ASCII character of the file becomes a \u escape.
+      const text = readFileSync(join(REPO_ROOT, 'sql', file), 'utf8').replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
       const bundled = bundle.includes(`\`${text}\``) || bundle.includes(JSON.stringify(text));
       expect({ file, bundled }).toEqual({ file, bundled: true });
     }
@@ -461,19 +481,22 @@ describe('IAM least privilege across the stack', () => {
     }
   });
 
-  it('has exactly two wildcard resource patterns: the inbox queues and the notify/ IoT topics', () => {
+  it('has exactly three wildcard resource patterns: the inbox queues, the notify/ IoT topics, the schema handler’s versions', () => {
     const patterns = identityStatements(s.template)
       .flatMap(({ statement }) => asArray(statement.Resource))
       .filter((r) => r !== '*' && JSON.stringify(r).includes('*'))
       .map((r) => JSON.stringify(r));
-    expect(patterns.map((p) => p.match(/:([^:"]*\*)"/)?.[1]).sort()).toEqual(['convo-notify-inbox-*', 'topic/notify/*']);
+    const schemaHandler = id('AWS::Lambda::Function', 'RecipientsSchemaApplySchemaFunction');
+    expect([...new Set(patterns.map((p) => (p.includes('Fn::GetAtt') ? p : p.match(/:([^:"]*\*)"/)?.[1])))].sort()).toEqual(
+      ['convo-notify-inbox-*', 'topic/notify/*', JSON.stringify({ 'Fn::Join': ['', [arnOf(schemaHandler), ':*']] })].sort(),
+    );
   });
 });
 
 describe('queues and topics', () => {
   it('encrypts every queue (SSE-SQS) and refuses non-TLS access to it', () => {
     const queues = s.template.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(5);
+    expect(Object.keys(queues)).toHaveLength(6);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
@@ -609,12 +632,16 @@ describe('Presence and IoT', () => {
     ]);
   });
 
-  it('lets only the lifecycle and subscription rules invoke record-presence', () => {
-    s.template.resourceCountIs('AWS::Lambda::Permission', 2);
+  it('lets the lifecycle and subscription rules, and nothing else, invoke record-presence', () => {
+    const recordPresence = arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction'));
+    const permissions = Object.values(s.template.findResources('AWS::Lambda::Permission')).filter(
+      (p) => JSON.stringify(p.Properties.FunctionName) === JSON.stringify(recordPresence),
+    );
+    expect(permissions).toHaveLength(2);
     for (const rule of ['PresenceLifecycleRule', 'PresenceSubscriptionRule']) {
       s.template.hasResourceProperties('AWS::Lambda::Permission', {
         Action: 'lambda:InvokeFunction',
-        FunctionName: arnOf(id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction')),
+        FunctionName: recordPresence,
         Principal: 'iot.amazonaws.com',
         SourceArn: arnOf(id('AWS::IoT::TopicRule', rule)),
         SourceAccount: ref('AWS::AccountId'),
@@ -669,6 +696,7 @@ describe('operations alarms', () => {
       ['PresenceRuleErrorQueue', 'convo-notify-presence-rule-errors-not-empty'],
       ['InboxesQuarantineQueue', 'convo-notify-quarantine-not-empty'],
       ['InboxesUnroutedQueue', 'convo-notify-unrouted-not-empty'],
+      ['DeviceLifecycleDeadLetterQueue', 'convo-notify-device-lifecycle-dlq-not-empty'],
     ]) {
       s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         AlarmName: name,
@@ -691,8 +719,8 @@ describe('operations alarms', () => {
         Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsTimedOut' }) }) }),
       ]),
     });
-    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted) and one on presence destination delivery failures.
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ) and one on presence destination delivery failures.
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 });
 

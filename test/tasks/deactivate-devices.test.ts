@@ -1,0 +1,72 @@
+import { TASK_ENV } from '../support/task-env';
+import { DatabaseResumingException, ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-jest';
+import { AGENT_QUERIES } from '../../sql/agent-queries';
+import { SCHEMA_SQL } from '../../sql/schema';
+import { RecipientsUnavailableError } from '../../tasks/shared/errors';
+import { dataApiOnPglite } from '../support/agent-access';
+import { captureLogs, type LogEntry } from '../support/logs';
+import { startPglite, type PgliteHandle } from '../support/pglite';
+
+/** The daily stale-device sweep, on PGlite through the Data API translation. */
+
+process.env.STALE_DEVICE_DAYS = '30';
+process.env.BATCH_LIMIT = '2';
+
+const rds = mockClient(RDSDataClient);
+let handler: typeof import('../../tasks/deactivate-devices/handler').handler;
+let db: PgliteHandle;
+let logs: LogEntry[];
+
+beforeAll(async () => {
+  db = await startPglite();
+  await db.exec(SCHEMA_SQL);
+  ({ handler } = await import('../../tasks/deactivate-devices/handler'));
+});
+afterAll(() => db.close());
+beforeEach(async () => {
+  rds.reset();
+  rds.on(ExecuteStatementCommand).callsFake(dataApiOnPglite(db));
+  logs = captureLogs();
+  await db.exec('DELETE FROM devices; DELETE FROM agents;');
+  await db.exec("INSERT INTO agents (agent_id, tenant_id) VALUES ('a1', 't1'), ('a2', 't1')");
+});
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+describe('deactivate-devices', () => {
+  it('deactivates every device not seen for 30 days, in batches, and logs each one', async () => {
+    await db.exec(`
+      INSERT INTO devices (client_id, agent_id, last_seen_at) VALUES
+        ('s1', 'a1', now() - interval '31 days'), ('s2', 'a1', now() - interval '45 days'),
+        ('s3', 'a2', now() - interval '60 days'), ('s4', 'a2', now() - interval '400 days'),
+        ('fresh', 'a1', now() - interval '29 days'), ('today', 'a2', now());
+    `);
+    await expect(handler()).resolves.toEqual({ deactivated: 4, batches: 3 });
+    expect(await db.query('SELECT client_id FROM devices WHERE active ORDER BY client_id')).toEqual([{ client_id: 'fresh' }, { client_id: 'today' }]);
+    expect(logs.filter((l) => l.message === 'device deactivated: not seen recently').map((l) => l.clientId).sort()).toEqual(['s1', 's2', 's3', 's4']);
+    expect(rds.commandCalls(ExecuteStatementCommand)[0].args[0].input).toEqual({
+      resourceArn: TASK_ENV.DB_CLUSTER_ARN,
+      secretArn: TASK_ENV.DB_SECRET_ARN,
+      database: TASK_ENV.DB_NAME,
+      sql: AGENT_QUERIES.devicesDeactivateStale.sql,
+      parameters: [
+        { name: 'stale_days', value: { longValue: 30 } },
+        { name: 'batch_limit', value: { longValue: 2 } },
+      ],
+      formatRecordsAs: 'JSON',
+    });
+  });
+
+  it('does nothing when every device was seen recently', async () => {
+    await db.exec("INSERT INTO devices (client_id, agent_id) VALUES ('d1', 'a1')");
+    await expect(handler()).resolves.toEqual({ deactivated: 0, batches: 1 });
+  });
+
+  it('fails with RecipientsUnavailableError while Aurora resumes, for the schedule to retry', async () => {
+    rds.on(ExecuteStatementCommand).rejects(new DatabaseResumingException({ message: 'resuming', $metadata: {} }));
+    await expect(handler()).rejects.toThrow(RecipientsUnavailableError);
+  });
+});

@@ -4,15 +4,11 @@ import { ConversationIdSchema, MessageIdSchema } from './envelope';
 
 /**
  * What the agent API, the IoT custom authorizer and the AgentCRM client share about agent access
- * (DESIGN §6): the device client id format and its ownership check, the MQTT topic of a device,
+ * (docs/access.md): the device client id format and its ownership check, the MQTT topic of a device,
  * the API's routes and their request / response schemas.
  *
  * Imports nothing from infra/, local/ or test/, and nothing Node-only: browsers import it too.
  */
-
-/** A device's push topic is `notify/<clientId>`; device policies grant exactly that topic. */
-export const NOTIFY_TOPIC_PREFIX = 'notify/';
-export const notifyTopicOf = (clientId: string): string => `${NOTIFY_TOPIC_PREFIX}${clientId}`;
 
 /**
  * Client id: `<owner>-<nonce>`, 16 + 1 + 16 lowercase hex characters.

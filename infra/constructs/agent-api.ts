@@ -70,7 +70,7 @@ export interface AgentApiProps {
 }
 
 /**
- * The agent API (DESIGN §6): an API Gateway HTTP API whose every route requires a JWT of the
+ * The agent API (docs/access.md): an API Gateway HTTP API whose every route requires a JWT of the
  * agent identity (native JWT authorizer), one Lambda (`tasks/agent-api`) behind all routes, stage
  * throttling, and a JSON access log without tokens or bodies. The Lambda is the only principal of
  * the stack that may receive and delete inbox messages, delete inbox queues, and update

@@ -28,7 +28,15 @@ export interface ConvoNotifyConfig {
   readonly agentApiBurstLimit: number;
   readonly agentApiCorsOrigins: readonly string[];
   readonly staleDeviceDays: number;
+  /** What the workflow logs of each execution (Step Functions log level). */
+  readonly workflowLogLevel: WorkflowLogLevel;
+  /** Whether the workflow's and the pipe's logs carry execution data (inputs, outputs: customer text). */
+  readonly logExecutionData: boolean;
 }
+
+/** The Step Functions log levels, from everything to nothing. */
+export const WORKFLOW_LOG_LEVELS = ['ALL', 'ERROR', 'FATAL', 'OFF'] as const;
+export type WorkflowLogLevel = (typeof WORKFLOW_LOG_LEVELS)[number];
 
 /** The value of every context key that is not given: the one place these defaults are set. */
 export const DEFAULT_CONFIG = {
@@ -48,6 +56,12 @@ export const DEFAULT_CONFIG = {
   agentApiRateLimit: 50,
   agentApiBurstLimit: 100,
   staleDeviceDays: 30,
+  /**
+   * ALL without execution data: the console shows every execution and the path it took, and no
+   * message text reaches the logs (README, "Logs").
+   */
+  workflowLogLevel: 'ALL' as WorkflowLogLevel,
+  logExecutionData: false,
 } as const;
 
 /** Resource names are `<prefix>-…`; 32 characters leave room in every name built from it. */
@@ -144,6 +158,26 @@ const originsFrom = (lookup: Lookup): string[] => {
   return origins;
 };
 
+// `-c key=true` arrives as the string "true", cdk.json gives a boolean: accept both, nothing else.
+const boolean = (lookup: Lookup, key: string, fallback: boolean): boolean => {
+  const raw = lookup(key);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  if (typeof raw === 'boolean') return raw;
+  const text = typeof raw === 'string' ? raw.trim().toLowerCase() : undefined;
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw new ConfigError(`context "${key}" must be true or false, got ${JSON.stringify(raw)}`);
+};
+
+const workflowLogLevel = (lookup: Lookup): WorkflowLogLevel => {
+  const raw = optionalString(lookup, 'workflowLogLevel');
+  if (raw === undefined) return DEFAULT_CONFIG.workflowLogLevel;
+  const level = WORKFLOW_LOG_LEVELS.find((candidate) => candidate === raw.toUpperCase());
+  if (level === undefined) {
+    throw new ConfigError(`context "workflowLogLevel" must be one of ${WORKFLOW_LOG_LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);
+  }
+  return level;
+};
+
 /** Validates the context values behind `lookup` (usually `node.tryGetContext`). */
 export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
   const prefix = optionalString(lookup, 'prefix') ?? DEFAULT_CONFIG.prefix;
@@ -171,6 +205,13 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     throw new ConfigError('context "dbName" must be a PostgreSQL identifier (letters, digits, "_")');
   }
 
+  const logLevel = workflowLogLevel(lookup);
+  const logExecutionData = boolean(lookup, 'logExecutionData', DEFAULT_CONFIG.logExecutionData);
+  // Asking for data in logs that are switched off is a contradiction, not something to ignore.
+  if (logExecutionData && logLevel === 'OFF') {
+    throw new ConfigError('context "logExecutionData" is true but "workflowLogLevel" is OFF: the workflow would log nothing; choose ALL, ERROR or FATAL');
+  }
+
   return {
     prefix,
     existingTable: table && { tableName: table.first, streamArn: table.second },
@@ -188,6 +229,8 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     agentApiBurstLimit: integer(lookup, 'agentApiBurstLimit', DEFAULT_CONFIG.agentApiBurstLimit, 1, 5_000),
     agentApiCorsOrigins: originsFrom(lookup),
     staleDeviceDays: integer(lookup, 'staleDeviceDays', DEFAULT_CONFIG.staleDeviceDays, 1, 3650),
+    workflowLogLevel: logLevel,
+    logExecutionData,
   };
 };
 

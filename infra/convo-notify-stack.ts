@@ -1,4 +1,5 @@
 import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
 import { AgentApi } from './constructs/agent-api';
@@ -10,6 +11,8 @@ import { Inboxes } from './constructs/inboxes';
 import { NotificationTopics } from './constructs/notification-topics';
 import { NotificationWorkflow } from './constructs/notification-workflow';
 import { OperationsAlarms } from './constructs/operations-alarms';
+import { OperationsDashboard } from './constructs/operations-dashboard';
+import { OpsNotifications } from './constructs/ops-notifications';
 import { IotAuthorizer } from './constructs/iot-authorizer';
 import { Presence } from './constructs/presence';
 import { RecipientsDatabase } from './constructs/recipients-database';
@@ -42,6 +45,8 @@ export class ConvoNotifyStack extends Stack {
   public readonly workflow: NotificationWorkflow;
   public readonly streamPipe: StreamPipe;
   public readonly alarms: OperationsAlarms;
+  public readonly opsNotifications: OpsNotifications;
+  public readonly dashboard: OperationsDashboard;
   public readonly identity: AgentIdentity;
   public readonly agentApi: AgentApi;
   public readonly iotAuthorizer: IotAuthorizer;
@@ -87,6 +92,8 @@ export class ConvoNotifyStack extends Stack {
       tasks: this.tasks,
       topics: this.topics,
       inboxes: this.inboxes,
+      logLevel: sfn.LogLevel[config.workflowLogLevel],
+      includeExecutionData: config.logExecutionData,
     });
 
     this.streamPipe = new StreamPipe(this, 'StreamPipe', {
@@ -97,6 +104,7 @@ export class ConvoNotifyStack extends Stack {
       deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
       batchSize: config.pipeBatchSize,
       parallelizationFactor: config.pipeParallelization,
+      includeExecutionData: config.logExecutionData,
     });
 
     this.schema = new RecipientsSchema(this, 'RecipientsSchema', { database: this.database });
@@ -132,18 +140,33 @@ export class ConvoNotifyStack extends Stack {
       staleDeviceDays: config.staleDeviceDays,
     });
 
+    const holdingQueues = {
+      'pipe-dlq': this.inboxes.pipeDeadLetterQueue,
+      'presence-rule-errors': this.presence.ruleErrorQueue,
+      'presence-failures': this.presence.failureQueue,
+      quarantine: this.inboxes.quarantineQueue,
+      unrouted: this.inboxes.unroutedQueue,
+      'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
+    };
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
-      queues: {
-        'pipe-dlq': this.inboxes.pipeDeadLetterQueue,
-        'presence-rule-errors': this.presence.ruleErrorQueue,
-        'presence-failures': this.presence.failureQueue,
-        quarantine: this.inboxes.quarantineQueue,
-        unrouted: this.inboxes.unroutedQueue,
-        'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
-      },
+      queues: holdingQueues,
       destinationFunctions: { 'record-presence': this.presence.recordPresence.function },
+    });
+
+    // Every alarm of the stack, wherever it is created, notifies the ops topic.
+    this.opsNotifications = new OpsNotifications(this, 'OpsNotifications', { prefix: config.prefix });
+    this.opsNotifications.notifyOnEveryAlarmIn(this);
+
+    this.dashboard = new OperationsDashboard(this, 'OperationsDashboard', {
+      prefix: config.prefix,
+      stateMachine: this.workflow.stateMachine,
+      pipeName: this.streamPipe.pipeName,
+      holdingQueues,
+      agentApi: this.agentApi.httpApi,
+      authorizerFunction: this.iotAuthorizer.function.function,
+      alarms: this.alarms.alarms,
     });
 
     const output = (id: string, value: string, description: string) =>
@@ -151,6 +174,7 @@ export class ConvoNotifyStack extends Stack {
     output('ConvoHistoryTableName', this.convoHistory.table.tableName, 'the table whose stream feeds the pipe');
     output('StateMachineArn', this.workflow.stateMachine.stateMachineArn, 'the notification fan-out workflow');
     output('PipeArn', this.streamPipe.pipe.attrArn, 'CONVO_HISTORY stream to workflow');
+    output('OpsTopicArn', this.opsNotifications.topic.topicArn, 'every alarm notifies this topic: subscribe the team to it');
     output('PipeDeadLetterQueueUrl', this.inboxes.pipeDeadLetterQueue.queueUrl, 'batches the pipe gave up on');
     output('QuarantineQueueUrl', this.inboxes.quarantineQueue.queueUrl, 'records that failed validation');
     output('UnroutedQueueUrl', this.inboxes.unroutedQueue.queueUrl, 'notifications without recipients');

@@ -20,6 +20,20 @@ export interface NotificationWorkflowProps {
   readonly tasks: WorkflowTasks;
   readonly topics: NotificationTopics;
   readonly inboxes: Inboxes;
+  /**
+   * What each execution logs (context `workflowLogLevel`). The console's execution view of an
+   * Express workflow is built from these logs: ALL shows every execution and its path.
+   *
+   * @default sfn.LogLevel.ALL
+   */
+  readonly logLevel?: sfn.LogLevel;
+  /**
+   * Whether state inputs and outputs are logged (context `logExecutionData`). They hold message
+   * previews and quarantine excerpts, customer text: on while debugging, off otherwise.
+   *
+   * @default false
+   */
+  readonly includeExecutionData?: boolean;
 }
 
 /**
@@ -29,9 +43,9 @@ export interface NotificationWorkflowProps {
  * (state-machines/workflows.ts).
  *
  * Express, because the pipe invokes it synchronously (REQUEST_RESPONSE): a failed execution fails
- * the batch, which the pipe then retries, bisects and finally dead-letters. Every execution is
- * logged at level ALL with its data (the console's execution view for Express workflows is built
- * from these logs) and traced with X-Ray.
+ * the batch, which the pipe then retries, bisects and finally dead-letters. Executions are logged
+ * at the configured level (ALL by default: the console's execution view for Express workflows is
+ * built from these logs), with their data only when asked for, and traced with X-Ray.
  *
  * The role gets exactly what the states call: the two task Lambdas, the three topics (and their
  * key, through SNS only), the quarantine and unrouted queues, the `<prefix>-inbox-*` queues
@@ -68,14 +82,26 @@ export class NotificationWorkflow extends Construct {
       InboxRetentionSeconds: String(inboxes.inboxRetention.toSeconds()),
     });
 
+    const logLevel = props.logLevel ?? sfn.LogLevel.ALL;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.prefix}-notification-fanout`,
       stateMachineType: sfn.StateMachineType.EXPRESS,
       definitionBody: sfn.DefinitionBody.fromFile(NOTIFICATION_FANOUT_ASL),
       definitionSubstitutions: { ...this.definitionSubstitutions },
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      logs: {
+        destination: this.logGroup,
+        level: logLevel,
+        includeExecutionData: props.includeExecutionData ?? false,
+      },
       tracingEnabled: true,
     });
+
+    if (logLevel !== sfn.LogLevel.ALL) {
+      Validations.of(this.stateMachine).acknowledge({
+        id: 'AwsSolutions-SF1',
+        reason: `Log level ${logLevel} was chosen at deploy with the context key workflowLogLevel (README, "Logs"), to cut CloudWatch Logs cost; the default is ALL. Failed and timed-out executions still raise the workflow alarm on the ops topic, show on the operations dashboard, and fail the pipe batch, which the pipe logs at ERROR and dead-letters.`,
+      });
+    }
 
     // A file definition gives CDK no task objects to derive grants from: they are spelt out.
     this.stateMachine.addToRolePolicy(

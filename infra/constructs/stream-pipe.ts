@@ -19,8 +19,8 @@ const MAXIMUM_RECORD_AGE = Duration.hours(6);
 /** Notifications are about latency: a batch goes as soon as records are there. */
 const MAXIMUM_BATCHING_WINDOW = Duration.seconds(0);
 /**
- * ERROR logs each failed step with its payload (execution data), which is what a dead-lettered
- * batch is investigated with, without logging every message that flows.
+ * ERROR logs each failed step (and, with execution data, its payload), which is what a
+ * dead-lettered batch is investigated with, without logging every batch that flows.
  */
 const LOG_LEVEL = 'ERROR';
 
@@ -51,6 +51,13 @@ export interface StreamPipeProps {
    * inboxes and the client fold do not depend on order anyway.
    */
   readonly parallelizationFactor: number;
+  /**
+   * Whether the ERROR log lines carry the failing payloads (context `logExecutionData`): stream
+   * records and enrichment answers, customer text.
+   *
+   * @default false
+   */
+  readonly includeExecutionData?: boolean;
 }
 
 export class PipeBatchSizeError extends Error {
@@ -72,6 +79,8 @@ export class PipeBatchSizeError extends Error {
  */
 export class StreamPipe extends Construct {
   public readonly pipe: pipes.CfnPipe;
+  /** `<prefix>-stream-to-workflow`: the `PipeName` dimension of the pipe's metrics. */
+  public readonly pipeName: string;
   public readonly role: iam.Role;
   public readonly logGroup: logs.LogGroup;
 
@@ -121,8 +130,9 @@ export class StreamPipe extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
+    this.pipeName = `${props.prefix}-stream-to-workflow`;
     this.pipe = new pipes.CfnPipe(this, 'Pipe', {
-      name: `${props.prefix}-stream-to-workflow`,
+      name: this.pipeName,
       description: 'CONVO_HISTORY inserts and first answers to the notification fan-out workflow',
       roleArn: this.role.roleArn,
       source: props.streamArn,
@@ -147,7 +157,7 @@ export class StreamPipe extends Construct {
       },
       logConfiguration: {
         level: LOG_LEVEL,
-        includeExecutionData: ['ALL'],
+        includeExecutionData: props.includeExecutionData ? ['ALL'] : undefined,
         cloudwatchLogsLogDestination: { logGroupArn: this.logGroup.logGroupArn },
       },
     });

@@ -142,6 +142,8 @@ describe('readConfigFrom', () => {
       agentApiBurstLimit: 100,
       agentApiCorsOrigins: [],
       staleDeviceDays: 30,
+      workflowLogLevel: 'ALL',
+      logExecutionData: false,
     });
   });
 

@@ -83,11 +83,11 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('logs errors with their execution data to its own vended log group', () => {
+  it('logs errors, without their execution data by default, to its own vended log group', () => {
     s.template.hasResourceProperties('AWS::Pipes::Pipe', {
       LogConfiguration: {
         Level: 'ERROR',
-        IncludeExecutionData: ['ALL'],
+        IncludeExecutionData: Match.absent(),
         CloudwatchLogsLogDestination: { LogGroupArn: arnOf(id('AWS::Logs::LogGroup', 'StreamPipeLogGroup')) },
       },
     });
@@ -170,13 +170,13 @@ describe('NotificationWorkflow', () => {
   const aslText = readFileSync(NOTIFICATION_FANOUT_ASL, 'utf8');
   const placeholders = placeholdersIn(aslText).sort();
 
-  it('is an Express state machine logging ALL events with execution data, and traced', () => {
+  it('is an Express state machine logging ALL events, without execution data by default, and traced', () => {
     s.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineName: 'convo-notify-notification-fanout',
       StateMachineType: 'EXPRESS',
       LoggingConfiguration: {
         Level: 'ALL',
-        IncludeExecutionData: true,
+        IncludeExecutionData: false,
         Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: arnOf(id('AWS::Logs::LogGroup', 'WorkflowLogGroup')) } }],
       },
       TracingConfiguration: { Enabled: true },
@@ -519,7 +519,8 @@ describe('queues and topics', () => {
   });
 
   it('encrypts the three topics with a rotated customer managed key and refuses non-TLS publishing', () => {
-    s.template.resourceCountIs('AWS::SNS::Topic', 3);
+    // The three notification topics and the ops topic (test/infra/operations.test.ts).
+    s.template.resourceCountIs('AWS::SNS::Topic', 4);
     for (const topicId of Object.keys(s.template.findResources('AWS::SNS::Topic'))) {
       s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(id('AWS::KMS::Key', 'TopicsKey')) });
       s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {

@@ -1,0 +1,138 @@
+import { Duration } from 'aws-cdk-lib';
+import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+/** One point per five minutes: fine enough to see an incident, few enough points for two weeks. */
+const PERIOD = Duration.minutes(5);
+const WIDTH = 12;
+const HEIGHT = 6;
+
+/**
+ * The pipe's metrics (AWS/EventBridge/Pipes, dimension PipeName), as the EventBridge user guide
+ * names them ("Logging and monitoring Amazon EventBridge Pipes").
+ */
+const PIPE_METRICS = [
+  'Invocations',
+  'ExecutionFailed',
+  'ExecutionThrottled',
+  'ExecutionTimeout',
+  'EnrichmentStageFailed',
+  'TargetStageFailed',
+] as const;
+
+export interface OperationsDashboardProps {
+  /** Resource name prefix; the dashboard is `<prefix>-operations`. */
+  readonly prefix: string;
+  readonly stateMachine: sfn.IStateMachine;
+  /** The pipe's name, the `PipeName` dimension of its metrics. */
+  readonly pipeName: string;
+  /** Queues that should stay empty (the ones OperationsAlarms watches), by the name shown. */
+  readonly holdingQueues: Readonly<Record<string, sqs.IQueue>>;
+  /** The agent API; its 4xx and 5xx are read by its API id. */
+  readonly agentApi: apigwv2.IHttpApi;
+  /** The IoT custom authorizer's function: an error or a throttle there refuses a connection. */
+  readonly authorizerFunction: lambda.IFunction;
+  /**
+   * Alarms shown in an alarm-status widget at the top.
+   *
+   * @default - no alarm-status widget
+   */
+  readonly alarms?: readonly cloudwatch.IAlarm[];
+}
+
+/**
+ * The ops view (CloudWatch dashboard `<prefix>-operations`): the workflow's executions and their
+ * duration, the holding queues, the pipe's own health, the agent API's errors and the IoT
+ * authorizer's errors and throttles, one graph each. A pipe that keeps failing can stop itself:
+ * its invocations then drop to zero while the pipe DLQ and the failure counts say why; the text
+ * widget gives the command that shows the pipe's state.
+ */
+export class OperationsDashboard extends Construct {
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
+    super(scope, id);
+    const sum = { period: PERIOD, statistic: 'Sum' } as const;
+    const graph = (title: string, left: cloudwatch.IMetric[], leftYAxis?: cloudwatch.YAxisProps) =>
+      new cloudwatch.GraphWidget({ title, left, leftYAxis, width: WIDTH, height: HEIGHT, period: PERIOD });
+    const { stateMachine: workflow } = props;
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `${props.prefix}-operations`,
+      defaultInterval: Duration.hours(6),
+    });
+
+    this.dashboard.addWidgets(
+      new cloudwatch.TextWidget({
+        markdown: [
+          `## ${props.prefix} operations`,
+          'Holding queues should stay at 0: anything in them is something to look at (docs/infra.md, "Operating notes").',
+          `The pipe stops itself after continuous errors: if its invocations drop to 0 while messages are written, check \`aws pipes describe-pipe --name ${props.pipeName} --query CurrentState\`.`,
+        ].join('\n\n'),
+        width: 24,
+        height: 3,
+      }),
+    );
+    if (props.alarms !== undefined && props.alarms.length > 0) {
+      this.dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...props.alarms], width: 24, height: 3 }));
+    }
+
+    this.dashboard.addWidgets(
+      graph('Workflow executions', [
+        workflow.metricStarted({ ...sum, label: 'started' }),
+        workflow.metricSucceeded({ ...sum, label: 'succeeded' }),
+        workflow.metricFailed({ ...sum, label: 'failed' }),
+        workflow.metricTimedOut({ ...sum, label: 'timed out' }),
+      ]),
+      graph(
+        'Workflow duration (ms)',
+        [
+          workflow.metricTime({ period: PERIOD, statistic: 'p50', label: 'p50' }),
+          workflow.metricTime({ period: PERIOD, statistic: 'p99', label: 'p99' }),
+          workflow.metricTime({ period: PERIOD, statistic: 'Maximum', label: 'max' }),
+        ],
+        { min: 0 },
+      ),
+    );
+
+    this.dashboard.addWidgets(
+      graph(
+        'Holding queues (messages visible)',
+        Object.entries(props.holdingQueues).map(([name, queue]) =>
+          queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: name }),
+        ),
+        { min: 0 },
+      ),
+      graph(
+        'Pipe',
+        PIPE_METRICS.map(
+          (metricName) =>
+            new cloudwatch.Metric({
+              namespace: 'AWS/EventBridge/Pipes',
+              metricName,
+              dimensionsMap: { PipeName: props.pipeName },
+              ...sum,
+              label: metricName,
+            }),
+        ),
+      ),
+    );
+
+    this.dashboard.addWidgets(
+      graph('Agent API', [
+        props.agentApi.metricCount({ ...sum, label: 'requests' }),
+        props.agentApi.metricClientError({ ...sum, label: '4xx' }),
+        props.agentApi.metricServerError({ ...sum, label: '5xx' }),
+      ]),
+      graph('IoT authorizer', [
+        props.authorizerFunction.metricInvocations({ ...sum, label: 'invocations' }),
+        props.authorizerFunction.metricErrors({ ...sum, label: 'errors' }),
+        props.authorizerFunction.metricThrottles({ ...sum, label: 'throttles' }),
+      ]),
+    );
+  }
+}

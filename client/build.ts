@@ -2,13 +2,14 @@ import { build, type BuildResult } from 'esbuild';
 import * as path from 'node:path';
 
 /**
- * Builds the browser bundle of the client library: one ES module, platform `browser`, with every
- * dependency (MQTT.js's browser build, the AWS SDK clients, zod) bundled in.
+ * Builds the browser bundle of the client library from its main entry (`browser.ts`): one ES
+ * module, platform `browser`, with its dependencies (MQTT.js's browser build, zod, the SHA-256 of
+ * the client id check) bundled in. No AWS SDK: the main entry has none.
  *
  *   npx ts-node client/build.ts            → dist/client.browser.js
  *   npx ts-node client/build.ts out.js     → out.js
  */
-export const CLIENT_ENTRY = path.join(__dirname, 'index.ts');
+export const CLIENT_ENTRY = path.join(__dirname, 'browser.ts');
 export const DEFAULT_OUTFILE = path.join(__dirname, '..', 'dist', 'client.browser.js');
 
 export interface BuildClientOptions {

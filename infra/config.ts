@@ -21,6 +21,7 @@
  * | `staleDeviceDays` | `30` | devices not seen for this many days are deactivated by the daily sweep, 1–3650 |
  */
 import type { Node } from 'constructs';
+import { DEFAULT_INBOX_RETENTION_DAYS } from '../tasks/shared/agent-access';
 import { MAX_PIPE_BATCH_SIZE } from '../tasks/shared/enrichment';
 
 /** Everything the stack needs from the context, validated and with defaults applied. */
@@ -47,7 +48,7 @@ export interface ConvoNotifyConfig {
 export const DEFAULT_CONFIG = {
   prefix: 'convo-notify',
   dbName: 'convo_notify',
-  inboxRetentionDays: 4,
+  inboxRetentionDays: DEFAULT_INBOX_RETENTION_DAYS,
   recipientsPageSize: 100,
   pipeBatchSize: 10,
   pipeParallelization: 1,

@@ -24,7 +24,7 @@ export interface AgentDeviceOptions {
   label?: string;
   fetch?: typeof fetch;
   /** Passed to the `AgentClient`. */
-  client?: Pick<AgentClientOptions, 'reconnect' | 'keepaliveSeconds' | 'connectTimeoutMs' | 'renewBeforeExpiryMs' | 'retentionMs' | 'mqttOptions' | 'now'>;
+  client?: Pick<AgentClientOptions, 'reconnect' | 'keepaliveSeconds' | 'connectTimeoutMs' | 'renewBeforeExpiryMs' | 'followUpDrainMs' | 'retentionMs' | 'mqttOptions' | 'now'>;
 }
 
 export interface AgentDevice {

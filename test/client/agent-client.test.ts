@@ -278,17 +278,21 @@ describe('AgentClient with a real MQTT broker (aedes) and local SQS', () => {
   });
 
   it('drains once more followUpDrainMs after connecting, then never again while subscribed', async () => {
-    const d1 = world.client('dev-1', { followUpDrainMs: 200 });
+    const d1 = world.client('dev-1', { followUpDrainMs: 1500 });
     const ready = drained(d1);
     d1.start();
     await ready;
+    const started = Date.now();
     // Written after the connect-time drain, as when the workflow found the device offline a moment before it subscribed.
     const seen = waitFor(d1, 'new');
+    const followUp = waitFor(d1, 'drained');
     await world.sendToInbox('dev-1', created('m-late'));
     expect((await seen).messageId).toBe('m-late');
+    expect(await followUp).toMatchObject({ folded: 1 });
+    expect(Date.now() - started).toBeGreaterThan(1000);
     const r1 = record(d1);
     await world.sendToInbox('dev-1', created('m-later'));
-    await sleep(600);
+    await sleep(2000);
     expect(r1.of('drained')).toEqual([]);
     expect(d1.isNew('m-later')).toBe(false);
   });

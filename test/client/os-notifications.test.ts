@@ -1,6 +1,7 @@
 import { TypedEmitter } from '../../client/emitter';
 import { emptyState, foldAll, getMessage, type MessageView } from '../../client/fold';
 import { attachOsNotifications, notificationTagOf, requestOsNotifications, type NotificationConstructorLike } from '../../client/os-notifications';
+import type { NotificationEnvelope } from '../../tasks/shared/envelope';
 import { created, handled } from './notifications';
 
 /** OS notifications with a stand-in for the browser's `Notification`. */
@@ -24,7 +25,7 @@ const fakeNotification = (permission: 'default' | 'denied' | 'granted', answer: 
   return { N: N as unknown as NotificationConstructorLike & { requestPermission: jest.Mock }, shown };
 };
 
-const viewOf = (...ns: Parameters<typeof foldAll>[1][]): MessageView => getMessage(foldAll(emptyState, ns.flat()), 'm1')!;
+const viewOf = (...ns: NotificationEnvelope[][]): MessageView => getMessage(foldAll(emptyState, ns.flat()), 'm1')!;
 const source = () => new (class extends TypedEmitter<{ new: MessageView; handled: MessageView }> {
   fire(event: 'new' | 'handled', m: MessageView) {
     this.emit(event, m);

@@ -7,6 +7,7 @@ import { emptyState, foldAll, type MessageEntry } from '../../client/fold';
 import { IndexedDbStorage } from '../../client/indexeddb-store';
 import { FileStorage } from '../../client/node';
 import { MemoryStorage, type ClientStorage } from '../../client/store';
+import type { NotificationEnvelope } from '../../tasks/shared/envelope';
 import { created, handled } from './notifications';
 
 /**
@@ -15,7 +16,7 @@ import { created, handled } from './notifications';
  * device and entries and nothing of another agent's.
  */
 
-const entriesOf = (...ns: Parameters<typeof foldAll>[1][]): MessageEntry[] => Object.values(foldAll(emptyState, ns.flat()).messages);
+const entriesOf = (...ns: NotificationEnvelope[][]): MessageEntry[] => Object.values(foldAll(emptyState, ns.flat()).messages);
 const A1 = { agentId: 'alice', clientId: 'dev-a' };
 const A2 = { agentId: 'alice', clientId: 'dev-b' };
 const B1 = { agentId: 'bob', clientId: 'dev-c' };

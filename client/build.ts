@@ -1,4 +1,4 @@
-import { build, type BuildResult } from 'esbuild';
+import { build, type BuildResult, type Plugin } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +27,24 @@ export interface BuildClientOptions {
   sourcemap?: boolean;
 }
 
+/**
+ * zod re-exports every locale as the `z.locales` namespace, so none of the ~40 locales can be
+ * tree-shaken (about a third of the bundle). The client formats errors with zod's default English
+ * messages and never reads `z.locales`, so the bundle keeps only `en`.
+ */
+export const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+      /[\\/]node_modules[\\/]zod[\\/]/.test(args.importer) ? { path: path.join(path.dirname(args.importer), '..', 'locales', 'en.js'), namespace: 'zod-locales' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, (args) => ({
+      contents: `export { default as en } from ${JSON.stringify(args.path)};`,
+      resolveDir: path.dirname(args.path),
+    }));
+  },
+};
+
 export const buildBrowserBundle = (options: BuildClientOptions = {}): Promise<BuildResult> =>
   build({
     entryPoints: [CLIENT_ENTRY],
@@ -41,6 +59,7 @@ export const buildBrowserBundle = (options: BuildClientOptions = {}): Promise<Bu
     sourcemap: options.sourcemap ?? true,
     logLevel: 'silent',
     metafile: true,
+    plugins: [zodEnglishOnly],
   });
 
 /** Emits the package's CommonJS modules and declarations into client/dist (after clearing it). */

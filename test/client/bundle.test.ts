@@ -48,6 +48,10 @@ describe('browser bundle (esbuild)', () => {
     expect(inputs).not.toContain('client/aws-iot-url.ts');
   });
 
+  it('keeps only zod’s English locale (the one its default error messages use)', () => {
+    expect(inputs.filter((i) => i.startsWith('node_modules/zod/v4/locales/'))).toEqual(['node_modules/zod/v4/locales/en.js']);
+  });
+
   it('loads as an ES module and works (fold, isNew, token expiry, authorizer URL, client) with only browser globals', async () => {
     // Node 20 lacks \`navigator\`, which MQTT.js's browser build reads at load; a browser has it.
     const script = `
@@ -62,6 +66,7 @@ describe('browser bundle (esbuild)', () => {
       console.log(JSON.stringify({
         exports: ['AgentClient', 'AgentApi', 'ApiInbox', 'openAgentDevice', 'SharedAgentDevice', 'IndexedDbStorage', 'MemoryStorage', 'attachOsNotifications', 'fold', 'isNew', 'newMessages', 'NotificationEnvelopeSchema'].filter((k) => !(k in m)),
         absent: ['Inbox', 'claimMessage', 'createAwsIotWebSocketUrl'].filter((k) => k in m),
+        invalid: m.parseNotification('{"kind":"message.created"}', 'push').error.issues[0],
         newAfterCreated: m.isNew(s1, 'm1'), newAfterHandled: m.isNew(s2, 'm1'),
         url: url.split('?')[0], query: [...new URL(url).searchParams.keys()], expiry: m.tokenExpiry(jwt).toISOString(), seen,
       }));`;
@@ -73,6 +78,7 @@ describe('browser bundle (esbuild)', () => {
     expect(JSON.parse(stdout)).toEqual({
       exports: [],
       absent: [],
+      invalid: 'notificationId: Invalid input: expected string, received undefined',
       newAfterCreated: true,
       newAfterHandled: false,
       url: 'wss://x-ats.iot.us-east-1.amazonaws.com/mqtt',

@@ -1,7 +1,7 @@
 import '../sql/register-text-loader';
 import mqtt, { type MqttClient } from 'mqtt';
-import { generatedData } from '../local/seed';
-import { startLocalStack, type LocalStack } from '../local/stack';
+import { generatedData } from '../local/runtime/seed';
+import { startLocalStack, type LocalStack } from '../local/runtime/stack';
 
 /**
  * `npm run bench`: throughput and latency of the local flow, stream record → last inbox send.

@@ -1,7 +1,9 @@
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
-import { CLIENT_ID_PATTERN, type NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
+import { CLIENT_ID_PATTERN } from '../contracts/naming';
+import { pushTopicOf } from '../contracts/push-topic';
 import type { ClaimInput, ClaimResult, Claimer } from './claim-types';
 import type { DrainResult, InboxReader } from './drain';
 import { TypedEmitter } from './emitter';
@@ -137,8 +139,8 @@ const OptionsSchema = z.object({
     .optional(),
 });
 
-/** The push topic of a device. */
-export const notifyTopic = (clientId: string): string => `notify/${clientId}`;
+/** The push topic of a device (kept under this name: it is part of the client's API). */
+export const notifyTopic = pushTopicOf;
 
 /** Delay before reconnect attempt number `attempt` (0-based). */
 export const backoffDelay = (attempt: number, options: ReconnectOptions = {}, random: () => number = Math.random): number => {

@@ -1,4 +1,4 @@
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 import type { AgentApi } from './api';
 import { emptyDrainResult, type DrainHandlers, type DrainResult, type InboxReader } from './drain';
 import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError, NotAuthorizedError } from './errors';

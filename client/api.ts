@@ -14,7 +14,7 @@ import {
   type DeviceView,
   type ReadInboxResponse,
   type RegisterDeviceResponse,
-} from '../tasks/shared/agent-access';
+} from '../contracts/agent-access';
 import { AgentApiError, InvalidClientOptionsError, NotAuthorizedError } from './errors';
 import type { TokenSource } from './token';
 
@@ -29,7 +29,7 @@ export interface AgentApiOptions {
 
 /**
  * The agent API (docs/access.md), with the route paths and the answer schemas of
- * tasks/shared/agent-access.ts, so a change of the contract breaks the client's build.
+ * contracts/agent-access.ts, so a change of the contract breaks the client's build.
  *
  * 401 and 403 are `NotAuthorizedError` and are never retried here (a 401 also drops the cached
  * token, so the next call asks the provider for a fresh one); any other failure is an

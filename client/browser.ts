@@ -62,4 +62,5 @@ export { parseNotification, type ParseResult } from './parse';
 export { changedEntries, DEFAULT_RETENTION_MS, MemoryStorage, SnapshotStorage, type ClientStorage, type NotificationStore, type StorageSnapshot, type StoreScope } from './store';
 export { lockNameOf, SharedAgentDevice, type BroadcastChannelLike, type LockManagerLike, type SharedAgentDeviceEvents, type SharedAgentDeviceOptions, type TabRole } from './tabs';
 export { TokenSource, tokenExpiry, type CurrentToken, type TokenProvider, type TokenSourceOptions } from './token';
-export { NotificationEnvelopeSchema, inboxQueueName, type NotificationEnvelope } from '../tasks/shared/envelope';
+export { NotificationEnvelopeSchema, type NotificationEnvelope } from '../contracts/envelope';
+export { inboxQueueName } from '../contracts/naming';

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 
 /**
  * Builds the client package (`npm run build:client`):
- * - `client/dist/client/*.js` + `.d.ts` (and the shared contracts under `client/dist/tasks/shared/`),
+ * - `client/dist/client/*.js` + `.d.ts` (and the shared contracts under `client/dist/contracts/`),
  *   CommonJS with declarations, by `tsc -p client/tsconfig.build.json`: the package's `.`, `./node`
  *   and `./aws` entries;
  * - `client/dist/client.browser.js`: the browser bundle of the main entry (`browser.ts`), one ES

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConversationIdSchema, MessageIdSchema } from '../tasks/shared/envelope';
+import { ConversationIdSchema, MessageIdSchema } from '../contracts/envelope';
 
 /** What a claim takes and answers, whichever way it is made (the agent API, or DynamoDB directly). */
 export const ClaimInputSchema = z.object({

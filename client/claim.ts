@@ -1,11 +1,12 @@
 import { UpdateItemCommand, type AttributeValue, type DynamoDBClient, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
+import { CONVO_HISTORY_TABLE } from '../contracts/tables';
 import { ClaimInputSchema, type ClaimInput, type ClaimResult } from './claim-types';
 export { ClaimInputSchema, type ClaimInput, type ClaimResult } from './claim-types';
 import { ClaimFailedError, InvalidClaimInputError, InvalidClientOptionsError, MessageNotFoundError } from './errors';
 
 /**
- * Claim (DESIGN §3 "Claim"): "the first agent who responds" is the one whose conditional
+ * Claim (docs/design.md §3 "Claim"): "the first agent who responds" is the one whose conditional
  * UpdateItem on CONVO_HISTORY succeeds. The condition also requires the item to exist, so a claim
  * never creates an item. A lost race is an answer, not an error: `{ won: false, handledBy }`, read
  * from the item DynamoDB returns with the failed condition (ReturnValuesOnConditionCheckFailure).
@@ -25,12 +26,14 @@ const ClaimOptionsSchema = z.object({
   agentId: z.string().min(1),
 });
 
+const { partitionKey, sortKey, claim } = CONVO_HISTORY_TABLE;
+
 export const claimUpdateInput = (options: ClaimOptions, input: ClaimInput, handledAt: string): UpdateItemCommandInput => ({
   TableName: options.tableName,
-  Key: { conversationId: { S: input.conversationId }, messageId: { S: input.messageId } },
+  Key: { [partitionKey]: { S: input.conversationId }, [sortKey]: { S: input.messageId } },
   UpdateExpression: 'SET #handledBy = :agentId, #handledAt = :handledAt',
   ConditionExpression: 'attribute_exists(#messageId) AND attribute_not_exists(#handledBy)',
-  ExpressionAttributeNames: { '#messageId': 'messageId', '#handledBy': 'handledBy', '#handledAt': 'handledAt' },
+  ExpressionAttributeNames: { '#messageId': sortKey, '#handledBy': claim.handledBy, '#handledAt': claim.handledAt },
   ExpressionAttributeValues: { ':agentId': { S: options.agentId }, ':handledAt': { S: handledAt } },
   ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
 });
@@ -64,8 +67,8 @@ export const claimMessage = async (options: ClaimOptions, input: ClaimInput): Pr
     }
     const item = (err as { Item?: Record<string, AttributeValue> }).Item;
     if (item === undefined || Object.keys(item).length === 0) throw new MessageNotFoundError(conversationId, messageId);
-    const handledBy = item.handledBy?.S;
-    const previousAt = item.handledAt?.S;
+    const handledBy = item[claim.handledBy]?.S;
+    const previousAt = item[claim.handledAt]?.S;
     if (handledBy === undefined) {
       // The condition failed although the item exists and names no handler: not something DynamoDB does.
       throw new ClaimFailedError(`claim of ${messageId}: condition failed but the item has no handledBy`, { cause: err });

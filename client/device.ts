@@ -1,4 +1,4 @@
-import { IOT_SESSION_MIN_SECONDS } from '../tasks/shared/agent-access';
+import { IOT_SESSION_MIN_SECONDS } from '../contracts/agent-access';
 import { AgentClient, type AgentClientOptions } from './agent-client';
 import { AgentApi } from './api';
 import { ApiInbox } from './api-inbox';

@@ -1,4 +1,4 @@
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 
 /**
  * What the AgentClient needs of an inbox: drain it. Two implementations: `ApiInbox` (the agent API,

@@ -1,8 +1,8 @@
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 
 /**
- * The client fold (DESIGN §3 "Client fold"): notifications, from push and from the inbox, in any
- * order and any number of times, folded into one state per message.
+ * The client fold (docs/design.md §3 "Client fold"): notifications, from push and from the inbox,
+ * in any order and any number of times, folded into one state per message.
  *
  * The state is a join-semilattice: per message it keeps the greatest `created` and the greatest
  * `handled` notification under one total order (stream sequence number, then canonical JSON).

@@ -6,7 +6,7 @@ import {
   type Message,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 import { emptyDrainResult, type DrainHandlers, type DrainResult, type InboxReader } from './drain';
 import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError } from './errors';
 import { parseNotification } from './parse';
@@ -18,8 +18,8 @@ export type { DrainHandlers, DrainResult } from './drain';
  * `sqs:ReceiveMessage` and `sqs:DeleteMessage` on the inbox queue (and `sqs:GetQueueUrl` with
  * `queueName`). Browsers use the agent API instead (`ApiInbox`) and never hold AWS credentials.
  *
- * Inbox catch-up (DESIGN §3 "Inbox"): the device's own SQS FIFO queue holds every notification
- * meant for it. A drain long-polls ReceiveMessage (10 at a time) until a receive comes back empty;
+ * Inbox catch-up (docs/design.md §3 "Inbox"): the device's own SQS FIFO queue holds every
+ * notification meant for it. A drain long-polls ReceiveMessage (10 at a time) until a receive comes back empty;
  * each batch is folded first and deleted after, so a crash in between loses nothing (SQS delivers
  * the messages again after the visibility timeout and the fold ignores duplicates).
  */

@@ -1,4 +1,4 @@
-import { IOT_AUTHORIZER_QUERY_PARAMETER, IOT_TOKEN_QUERY_PARAMETER } from '../tasks/shared/agent-access';
+import { IOT_AUTHORIZER_QUERY_PARAMETER, IOT_TOKEN_QUERY_PARAMETER } from '../contracts/agent-access';
 import { InvalidClientOptionsError } from './errors';
 
 /**

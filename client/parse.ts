@@ -1,4 +1,4 @@
-import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../tasks/shared/envelope';
+import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../contracts/envelope';
 import { InvalidNotificationError } from './errors';
 
 export type ParseResult = { ok: true; notification: NotificationEnvelope } | { ok: false; error: InvalidNotificationError };

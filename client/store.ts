@@ -1,4 +1,4 @@
-import { DEFAULT_INBOX_RETENTION_DAYS } from '../tasks/shared/agent-access';
+import { DEFAULT_INBOX_RETENTION_DAYS } from '../contracts/agent-access';
 import type { InboxState, MessageEntry } from './fold';
 
 /**

@@ -1,4 +1,4 @@
-import type { NotificationEnvelope } from '../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../contracts/envelope';
 import type { PresenceEvent } from './agent-client';
 import type { AgentApi } from './api';
 import type { ClaimInput, ClaimResult } from './claim-types';

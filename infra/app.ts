@@ -2,18 +2,8 @@
 /**
  * CDK entry point (`cdk.json`: `npx ts-node --prefer-ts-exts infra/app.ts`).
  *
- * Context keys (all optional, `-c key=value` or `cdk.json`), validated by `readConfig`:
- * - `prefix` (default `convo-notify`): resource name prefix; inboxes are `<prefix>-inbox-<clientId>.fifo`.
- * - `convoHistoryTableName` + `convoHistoryStreamArn`: listen to an existing CONVO_HISTORY table
- *   (its stream must be NEW_AND_OLD_IMAGES) instead of creating one.
- * - `dbClusterArn` + `dbSecretArn`: use an existing Aurora cluster with the Data API enabled
- *   instead of creating Aurora Serverless v2; `dbName` (default `convo_notify`) names the database.
- * - `inboxRetentionDays` (default 4), `recipientsPageSize` (default 100),
- *   `pipeBatchSize` (default 10), `pipeParallelization` (default 1).
- * - `oidcIssuer` + `oidcAudience` (+ `oidcJwksUri`): the CRM's identity provider for agent tokens
- *   instead of the Cognito user pool the stack creates; `agentIdClaim` (default `sub`).
- * - `agentApiConcurrency`, `iotAuthorizerConcurrency` (default 10 each), `agentApiRateLimit` (50),
- *   `agentApiBurstLimit` (100), `agentApiCorsOrigins` (none), `staleDeviceDays` (30).
+ * Context keys (all optional, `-c key=value` or `cdk.json`) are validated by `readConfig`; the
+ * README's "Deploy" table is where they are documented.
  *
  * Every synth runs the cdk-nag AwsSolutions checks (`docs/infra.md` lists each acknowledged
  * finding and why): an unacknowledged error fails the synth, a warning is printed in its report.

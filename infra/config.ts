@@ -2,27 +2,13 @@
  * Reads the app's CDK context (`cdk.json`, `-c key=value`) into validated stack properties, so a
  * malformed value in a deploy command fails at synth, naming the key, instead of deploying something else.
  *
- * | key | default | meaning |
- * | --- | --- | --- |
- * | `prefix` | `convo-notify` | resource name prefix; inbox queues are `<prefix>-inbox-<clientId>.fifo` |
- * | `convoHistoryTableName` + `convoHistoryStreamArn` | stack creates `CONVO_HISTORY` | use an existing table and its NEW_AND_OLD_IMAGES stream (both or neither) |
- * | `dbClusterArn` + `dbSecretArn` | stack creates Aurora Serverless v2 | use an existing Aurora cluster with the Data API enabled, and a secret for it (both or neither) |
- * | `dbName` | `convo_notify` | database holding the recipients schema |
- * | `inboxRetentionDays` | `4` | inbox message retention, 1–14 days |
- * | `recipientsPageSize` | `100` | devices per `ResolveRecipients` page, 1–500 (the handler's `MAX_PAGE_SIZE`) |
- * | `pipeBatchSize` | `10` | stream records per enrichment invocation and execution, 1–21 (`MAX_PIPE_BATCH_SIZE`: the enriched batch must fit the execution input) |
- * | `pipeParallelization` | `1` | concurrent batches per stream shard, 1–10 |
- * | `oidcIssuer` + `oidcAudience` | stack creates a Cognito user pool + app client | the CRM's OIDC issuer URL (https, exactly the tokens' `iss`) and the audience (`aud`, or `client_id` for tokens without `aud`) of agent tokens (both or neither) |
- * | `oidcJwksUri` | `<issuer>/.well-known/jwks.json` | where the issuer publishes its signing keys |
- * | `agentIdClaim` | `sub` | the token claim holding the agent id (`agents.agent_id`) |
- * | `agentApiConcurrency`, `iotAuthorizerConcurrency` | `10`, `10` | reserved concurrency (a cap) of the agent API and IoT authorizer Lambdas, 1–1000 |
- * | `agentApiRateLimit`, `agentApiBurstLimit` | `50`, `100` | agent API stage throttling: requests per second and burst |
- * | `agentApiCorsOrigins` | none | comma-separated origins allowed to call the agent API from a browser |
- * | `staleDeviceDays` | `30` | devices not seen for this many days are deactivated by the daily sweep, 1–3650 |
+ * The keys, their defaults and ranges are documented once, in the README's "Deploy" table.
  */
 import type { Node } from 'constructs';
-import { DEFAULT_INBOX_RETENTION_DAYS } from '../tasks/shared/agent-access';
-import { MAX_PIPE_BATCH_SIZE } from '../tasks/shared/enrichment';
+import { DEFAULT_INBOX_RETENTION_DAYS } from '../contracts/agent-access';
+import { MAX_PIPE_BATCH_SIZE } from '../contracts/enrichment';
+import { QUEUE_NAME_PART_PATTERN } from '../contracts/naming';
+import { RECIPIENTS_PAGE_SIZE } from '../contracts/recipients-page';
 
 /** Everything the stack needs from the context, validated and with defaults applied. */
 export interface ConvoNotifyConfig {
@@ -45,11 +31,16 @@ export interface ConvoNotifyConfig {
   readonly staleDeviceDays: number;
 }
 
+/** The value of every context key that is not given: the one place these defaults are set. */
 export const DEFAULT_CONFIG = {
   prefix: 'convo-notify',
   dbName: 'convo_notify',
   inboxRetentionDays: DEFAULT_INBOX_RETENTION_DAYS,
-  recipientsPageSize: 100,
+  recipientsPageSize: RECIPIENTS_PAGE_SIZE.default,
+  /**
+   * A batch of ten realistic 400 KB items is about 4 MB of enrichment request, under Lambda's 6 MB
+   * (docs/infra.md, "The pipe's enrichment and batch size").
+   */
   pipeBatchSize: 10,
   pipeParallelization: 1,
   agentIdClaim: 'sub',
@@ -59,6 +50,9 @@ export const DEFAULT_CONFIG = {
   agentApiBurstLimit: 100,
   staleDeviceDays: 30,
 } as const;
+
+/** Resource names are `<prefix>-…`; 32 characters leave room in every name built from it. */
+const MAX_PREFIX_LENGTH = 32;
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -154,10 +148,10 @@ const originsFrom = (lookup: Lookup): string[] => {
 /** Validates the context values behind `lookup` (usually `node.tryGetContext`). */
 export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
   const prefix = optionalString(lookup, 'prefix') ?? DEFAULT_CONFIG.prefix;
-  // The prefix is part of queue names (`<prefix>-inbox-<clientId>.fifo`, 80 characters at most,
-  // [A-Za-z0-9_-]) and of the IAM resource pattern that scopes the workflow to inbox queues.
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(prefix)) {
-    throw new ConfigError('context "prefix" must be 1-32 characters of A-Z, a-z, 0-9, "-" or "_"');
+  // The prefix is part of queue names (contracts/naming.ts: 80 characters at most of [A-Za-z0-9_-])
+  // and of the IAM resource pattern that scopes the workflow to inbox queues.
+  if (!QUEUE_NAME_PART_PATTERN.test(prefix) || prefix.length > MAX_PREFIX_LENGTH) {
+    throw new ConfigError(`context "prefix" must be 1-${MAX_PREFIX_LENGTH} characters of A-Z, a-z, 0-9, "-" or "_"`);
   }
 
   const table = pair(lookup, 'convoHistoryTableName', 'convoHistoryStreamArn');
@@ -184,7 +178,7 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     existingDatabase: database && { clusterArn: database.first, secretArn: database.second },
     dbName,
     inboxRetentionDays: integer(lookup, 'inboxRetentionDays', DEFAULT_CONFIG.inboxRetentionDays, 1, 14),
-    recipientsPageSize: integer(lookup, 'recipientsPageSize', DEFAULT_CONFIG.recipientsPageSize, 1, 500),
+    recipientsPageSize: integer(lookup, 'recipientsPageSize', DEFAULT_CONFIG.recipientsPageSize, 1, RECIPIENTS_PAGE_SIZE.max),
     pipeBatchSize: integer(lookup, 'pipeBatchSize', DEFAULT_CONFIG.pipeBatchSize, 1, MAX_PIPE_BATCH_SIZE),
     pipeParallelization: integer(lookup, 'pipeParallelization', DEFAULT_CONFIG.pipeParallelization, 1, 10),
     identityProvider: identityProviderFrom(lookup),

@@ -1,5 +1,4 @@
 import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
 import { AgentApi } from './constructs/agent-api';
@@ -20,12 +19,6 @@ import { WorkflowTasks } from './constructs/workflow-tasks';
 export interface ConvoNotifyStackProps extends StackProps {
   /** The validated app configuration (`readConfig`). */
   readonly config: ConvoNotifyConfig;
-  /**
-   * Retention of every log group the stack creates.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -59,7 +52,6 @@ export class ConvoNotifyStack extends Stack {
       ...props,
     });
     const { config } = props;
-    const logRetention = props.logRetention;
     Tags.of(this).add('project', 'convo-notify');
     Tags.of(this).add('convo-notify:prefix', config.prefix);
 
@@ -76,17 +68,15 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       databaseName: config.dbName,
       existing: config.existingDatabase,
-      logRetention,
     });
 
-    this.presence = new Presence(this, 'Presence', { prefix: config.prefix, logRetention });
+    this.presence = new Presence(this, 'Presence', { prefix: config.prefix });
 
     this.tasks = new WorkflowTasks(this, 'Tasks', {
       database: this.database,
       presence: this.presence,
       inboxQueueNamePrefix: this.inboxes.inboxQueueNamePrefix,
       recipientsPageSize: config.recipientsPageSize,
-      logRetention,
     });
 
     this.workflow = new NotificationWorkflow(this, 'Workflow', {
@@ -94,7 +84,6 @@ export class ConvoNotifyStack extends Stack {
       tasks: this.tasks,
       topics: this.topics,
       inboxes: this.inboxes,
-      logRetention,
     });
 
     this.streamPipe = new StreamPipe(this, 'StreamPipe', {
@@ -105,10 +94,9 @@ export class ConvoNotifyStack extends Stack {
       deadLetterQueue: this.inboxes.pipeDeadLetterQueue,
       batchSize: config.pipeBatchSize,
       parallelizationFactor: config.pipeParallelization,
-      logRetention,
     });
 
-    this.schema = new RecipientsSchema(this, 'RecipientsSchema', { database: this.database, logRetention });
+    this.schema = new RecipientsSchema(this, 'RecipientsSchema', { database: this.database });
 
     this.identity = new AgentIdentity(this, 'AgentIdentity', {
       prefix: config.prefix,
@@ -126,20 +114,17 @@ export class ConvoNotifyStack extends Stack {
       reservedConcurrency: config.agentApiConcurrency,
       throttle: { rateLimit: config.agentApiRateLimit, burstLimit: config.agentApiBurstLimit },
       corsOrigins: config.agentApiCorsOrigins,
-      logRetention,
     });
 
     this.iotAuthorizer = new IotAuthorizer(this, 'IotAuthorizer', {
       prefix: config.prefix,
       identity: this.identity,
       reservedConcurrency: config.iotAuthorizerConcurrency,
-      logRetention,
     });
 
     this.deviceLifecycle = new DeviceLifecycle(this, 'DeviceLifecycle', {
       database: this.database,
       staleDeviceDays: config.staleDeviceDays,
-      logRetention,
     });
 
     this.alarms = new OperationsAlarms(this, 'Alarms', {

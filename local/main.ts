@@ -1,12 +1,12 @@
-import './promise-with-resolvers';
+import './runtime/promise-with-resolvers';
 import '../sql/register-text-loader';
 import { parseArgs } from 'node:util';
 import { startDashboard, type Dashboard } from './dashboard/server';
-import { listen, PortInUseError } from './listen';
-import { startLocalStack, type LocalPorts, type LocalStack } from './stack';
+import { listen, PortInUseError } from './emulators/listen';
+import { startLocalStack, type LocalPorts, type LocalStack } from './runtime/stack';
 
 /**
- * `npm start`: the whole flow on embedded engines (local/stack.ts) and the dashboard on top of it.
+ * `npm start`: the whole flow on embedded engines (local/runtime/stack.ts) and the dashboard on top of it.
  * Every port can be chosen by flag or environment variable; 0 picks a free one.
  */
 

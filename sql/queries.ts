@@ -1,4 +1,4 @@
-import type { Topic } from '../tasks/shared/envelope';
+import type { Topic } from '../contracts/envelope';
 import recipientsDirectFile from './recipients-direct.sql';
 import recipientsSenderFile from './recipients-sender.sql';
 import recipientsTeamFile from './recipients-team.sql';

@@ -7,7 +7,8 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { AGENT_API_ROUTES } from '../../tasks/shared/agent-access';
+import { LOG_RETENTION } from './retention';
+import { AGENT_API_ROUTES } from '../../contracts/agent-access';
 import type { AgentIdentity } from './agent-identity';
 import type { Inboxes } from './inboxes';
 import type { RecipientsDatabase } from './recipients-database';
@@ -66,16 +67,10 @@ export interface AgentApiProps {
    * @default - no CORS configuration
    */
   readonly corsOrigins?: readonly string[];
-  /**
-   * Retention of the function's and the access log's log groups.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
- * The agent API (DESIGN §6): an API Gateway HTTP API whose every route requires a JWT of the
+ * The agent API (docs/access.md): an API Gateway HTTP API whose every route requires a JWT of the
  * agent identity (native JWT authorizer), one Lambda (`tasks/agent-api`) behind all routes, stage
  * throttling, and a JSON access log without tokens or bodies. The Lambda is the only principal of
  * the stack that may receive and delete inbox messages, delete inbox queues, and update
@@ -104,7 +99,6 @@ export class AgentApi extends Construct {
         CONVO_HISTORY_TABLE_NAME: props.convoHistoryTable.tableName,
         PRESENCE_TABLE_NAME: props.presenceTable.tableName,
       },
-      logRetention: props.logRetention,
     });
     const role = this.function.role;
     props.database.grantQuery(role);
@@ -188,7 +182,7 @@ export class AgentApi extends Construct {
     }
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {

@@ -21,7 +21,7 @@ export interface AgentIdentityProps {
 }
 
 /**
- * Who agents are (DESIGN §6): the issuer, audience and keys of the JWTs that open the agent API
+ * Who agents are (docs/access.md): the issuer, audience and keys of the JWTs that open the agent API
  * and the IoT connection. Either the CRM's own OIDC provider (context), or, so that a fresh deploy
  * works end to end, a Cognito user pool with an app client for the AgentCRM browser app: no self
  * sign-up (operators create agents), MFA required (TOTP), a 12-character password policy, SRP

@@ -1,6 +1,10 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
+import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
+
+/** Name of the table the stack creates when no existing one is given. */
+const TABLE_NAME = 'CONVO_HISTORY';
 
 export interface ConvoHistoryTableProps {
   /**
@@ -13,12 +17,6 @@ export interface ConvoHistoryTableProps {
     readonly tableName: string;
     readonly streamArn: string;
   };
-  /**
-   * Name of the table the stack creates (ignored with `existing`).
-   *
-   * @default 'CONVO_HISTORY'
-   */
-  readonly tableName?: string;
 }
 
 /**
@@ -47,9 +45,9 @@ export class ConvoHistoryTable extends Construct {
     }
 
     const table = new dynamodb.Table(this, 'Table', {
-      tableName: props.tableName ?? 'CONVO_HISTORY',
-      partitionKey: { name: 'conversationId', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'messageId', type: dynamodb.AttributeType.STRING },
+      tableName: TABLE_NAME,
+      partitionKey: { name: CONVO_HISTORY_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: CONVO_HISTORY_TABLE.sortKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },

@@ -1,7 +1,6 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { secureQueue } from './inboxes';
@@ -23,12 +22,6 @@ export interface DeviceLifecycleProps {
    * @default events.Schedule.cron({ minute: '17', hour: '3' }): daily at 03:17 UTC
    */
   readonly schedule?: events.Schedule;
-  /**
-   * Retention of the sweep's log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -52,7 +45,6 @@ export class DeviceLifecycle extends Construct {
         DB_NAME: props.database.databaseName,
         STALE_DEVICE_DAYS: String(props.staleDeviceDays ?? 30),
       },
-      logRetention: props.logRetention,
     });
     props.database.grantQuery(this.function.role);
 

@@ -2,22 +2,14 @@ import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { inboxQueueNamePrefixOf } from '../../contracts/naming';
+import { HOLDING_QUEUE_RETENTION } from './retention';
 
 export interface InboxesProps {
-  /** Resource name prefix; inbox queues are `<prefix>-inbox-<clientId>.fifo`. */
+  /** Resource name prefix; inbox queues are named by `inboxQueueName` (contracts/naming.ts). */
   readonly prefix: string;
-  /**
-   * How long an inbox keeps a notification for a device that stays offline.
-   *
-   * @default Duration.days(4)
-   */
-  readonly inboxRetention?: Duration;
-  /**
-   * How long the operations queues (quarantine, unrouted, pipe DLQ) keep a message.
-   *
-   * @default Duration.days(14), the SQS maximum: these are investigated by people
-   */
-  readonly opsRetention?: Duration;
+  /** How long an inbox keeps a notification for a device that stays offline (context `inboxRetentionDays`). */
+  readonly inboxRetention: Duration;
 }
 
 /** A standard queue with the project's secure defaults: SSE-SQS encryption and TLS-only access. */
@@ -58,13 +50,12 @@ export class Inboxes extends Construct {
   constructor(scope: Construct, id: string, props: InboxesProps) {
     super(scope, id);
 
-    const opsRetention = props.opsRetention ?? Duration.days(14);
-    this.inboxRetention = props.inboxRetention ?? Duration.days(4);
-    this.quarantineQueue = secureQueue(this, 'QuarantineQueue', opsRetention);
-    this.unroutedQueue = secureQueue(this, 'UnroutedQueue', opsRetention);
-    this.pipeDeadLetterQueue = secureQueue(this, 'PipeDeadLetterQueue', opsRetention);
+    this.inboxRetention = props.inboxRetention;
+    this.quarantineQueue = secureQueue(this, 'QuarantineQueue', HOLDING_QUEUE_RETENTION);
+    this.unroutedQueue = secureQueue(this, 'UnroutedQueue', HOLDING_QUEUE_RETENTION);
+    this.pipeDeadLetterQueue = secureQueue(this, 'PipeDeadLetterQueue', HOLDING_QUEUE_RETENTION);
 
-    this.inboxQueueNamePrefix = `${props.prefix}-inbox-`;
+    this.inboxQueueNamePrefix = inboxQueueNamePrefixOf(props.prefix);
     this.inboxQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${this.inboxQueueNamePrefix}`;
     this.inboxQueueArnPattern = Stack.of(this).formatArn({
       service: 'sqs',

@@ -1,7 +1,6 @@
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { AgentIdentity } from './agent-identity';
 import { TaskFunction } from './task-function';
@@ -18,12 +17,6 @@ export interface IotAuthorizerProps {
    * @default 10
    */
   readonly reservedConcurrency?: number;
-  /**
-   * Retention of the authorizer's log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -50,7 +43,6 @@ export class IotAuthorizer extends Construct {
         ...props.identity.tokenEnvironment,
         IOT_ARN_PREFIX: `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`,
       },
-      logRetention: props.logRetention,
     });
 
     this.authorizer = new iot.CfnAuthorizer(this, 'Authorizer', {

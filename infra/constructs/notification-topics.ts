@@ -4,18 +4,9 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 
-/** The audiences of a message, one SNS topic each (DESIGN §3, topic choice). */
+/** The audiences of a message, one SNS topic each (docs/design.md §3 "Topic choice"). */
 export const TOPIC_NAMES = ['direct', 'team', 'sender'] as const;
 export type TopicName = (typeof TOPIC_NAMES)[number];
-
-export interface NotificationTopicsProps {
-  /**
-   * Key that encrypts the topics at rest.
-   *
-   * @default - a new customer managed key with yearly rotation
-   */
-  readonly encryptionKey?: kms.IKey;
-}
 
 /**
  * The three notification topics (`direct`, `team`, `sender`) that other subscribers (mobile push,
@@ -28,15 +19,13 @@ export class NotificationTopics extends Construct {
   public readonly topics: Readonly<Record<TopicName, sns.Topic>>;
   public readonly encryptionKey: kms.IKey;
 
-  constructor(scope: Construct, id: string, props: NotificationTopicsProps = {}) {
+  constructor(scope: Construct, id: string) {
     super(scope, id);
 
-    this.encryptionKey =
-      props.encryptionKey ??
-      new kms.Key(this, 'Key', {
-        description: 'convo-notify: encrypts the notification topics',
-        enableKeyRotation: true,
-      });
+    this.encryptionKey = new kms.Key(this, 'Key', {
+      description: 'convo-notify: encrypts the notification topics',
+      enableKeyRotation: true,
+    });
 
     const topic = (name: TopicName, label: string) =>
       new sns.Topic(this, `${label}Topic`, {

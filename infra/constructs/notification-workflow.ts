@@ -1,30 +1,18 @@
-import * as path from 'node:path';
 import { Aws, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { LOG_RETENTION } from './retention';
+import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
+import {
+  NOTIFICATION_FANOUT_ASL,
+  notificationFanoutSubstitutions,
+  type NotificationFanoutSubstitutions,
+} from '../../state-machines/workflows';
 import { Inboxes } from './inboxes';
 import { NotificationTopics } from './notification-topics';
 import { WorkflowTasks } from './workflow-tasks';
-
-/** The workflow, the single source of truth, shared with the tests and the local runtime. */
-export const NOTIFICATION_FANOUT_ASL = path.join(__dirname, '..', '..', 'state-machines', 'notification-fanout.asl.json');
-
-/** Every `${Placeholder}` of the ASL file, as listed in `docs/workflow-contract.md`. */
-export const DEFINITION_SUBSTITUTION_KEYS = [
-  'ResolveRecipientsFunctionArn',
-  'CheckPresenceFunctionArn',
-  'DirectTopicArn',
-  'TeamTopicArn',
-  'SenderTopicArn',
-  'QuarantineQueueUrl',
-  'UnroutedQueueUrl',
-  'InboxQueueUrlPrefix',
-  'InboxQueueNamePrefix',
-  'InboxRetentionSeconds',
-] as const;
-export type DefinitionSubstitutionKey = (typeof DEFINITION_SUBSTITUTION_KEYS)[number];
 
 export interface NotificationWorkflowProps {
   /** Resource name prefix; the state machine is `<prefix>-notification-fanout`. */
@@ -32,23 +20,13 @@ export interface NotificationWorkflowProps {
   readonly tasks: WorkflowTasks;
   readonly topics: NotificationTopics;
   readonly inboxes: Inboxes;
-  /**
-   * The ASL file.
-   *
-   * @default NOTIFICATION_FANOUT_ASL
-   */
-  readonly definitionFile?: string;
-  /**
-   * Retention of the execution log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
  * The Express state machine that fans a batch out to topics, inboxes and devices: its input is
- * the Pipe enrichment's answer (one notification or quarantine entry per stream record), loaded from the ASL file with `definitionSubstitutions` for every placeholder.
+ * the Pipe enrichment's answer (one notification or quarantine entry per stream record),
+ * loaded from the ASL file with `definitionSubstitutions` for every placeholder
+ * (state-machines/workflows.ts).
  *
  * Express, because the pipe invokes it synchronously (REQUEST_RESPONSE): a failed execution fails
  * the batch, which the pipe then retries, bisects and finally dead-letters. Every execution is
@@ -57,12 +35,12 @@ export interface NotificationWorkflowProps {
  *
  * The role gets exactly what the states call: the two task Lambdas, the three topics (and their
  * key, through SNS only), the quarantine and unrouted queues, the `<prefix>-inbox-*` queues
- * (create + send) and IoT publish on `notify/*`.
+ * (create + send) and IoT publish on the push topics (`PUSH_TOPIC_PREFIX*`).
  */
 export class NotificationWorkflow extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
-  public readonly definitionSubstitutions: Readonly<Record<DefinitionSubstitutionKey, string>>;
+  public readonly definitionSubstitutions: NotificationFanoutSubstitutions;
 
   constructor(scope: Construct, id: string, props: NotificationWorkflowProps) {
     super(scope, id);
@@ -73,11 +51,11 @@ export class NotificationWorkflow extends Construct {
     // resource policy; the stack id suffix keeps a redeployed stack off a retained group's name.
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       logGroupName: `/aws/vendedlogs/states/${props.prefix}-notification-fanout-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
-    this.definitionSubstitutions = {
+    this.definitionSubstitutions = notificationFanoutSubstitutions({
       ResolveRecipientsFunctionArn: tasks.resolveRecipients.function.functionArn,
       CheckPresenceFunctionArn: tasks.checkPresence.function.functionArn,
       DirectTopicArn: topics.topics.direct.topicArn,
@@ -88,12 +66,12 @@ export class NotificationWorkflow extends Construct {
       InboxQueueUrlPrefix: inboxes.inboxQueueUrlPrefix,
       InboxQueueNamePrefix: inboxes.inboxQueueNamePrefix,
       InboxRetentionSeconds: String(inboxes.inboxRetention.toSeconds()),
-    };
+    });
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.prefix}-notification-fanout`,
       stateMachineType: sfn.StateMachineType.EXPRESS,
-      definitionBody: sfn.DefinitionBody.fromFile(props.definitionFile ?? NOTIFICATION_FANOUT_ASL),
+      definitionBody: sfn.DefinitionBody.fromFile(NOTIFICATION_FANOUT_ASL),
       definitionSubstitutions: { ...this.definitionSubstitutions },
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
@@ -111,7 +89,7 @@ export class NotificationWorkflow extends Construct {
     );
     topics.grantPublish(this.stateMachine);
     inboxes.grantWorkflowDelivery(this.stateMachine);
-    const notifyTopics = stack.formatArn({ service: 'iot', resource: 'topic', resourceName: 'notify/*' });
+    const notifyTopics = stack.formatArn({ service: 'iot', resource: 'topic', resourceName: `${PUSH_TOPIC_PREFIX}*` });
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'PushToDevices',
@@ -132,9 +110,9 @@ export class NotificationWorkflow extends Construct {
           'Inboxes are one FIFO queue per device, created on first use by the workflow (CreateInboxQueue), so their names are only known at run time; the pattern covers the <prefix>-inbox- queues of this account and region and nothing else.',
       },
       {
-        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/notify/*]',
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:topic/${PUSH_TOPIC_PREFIX}*]`,
         reason:
-          'PushToDevice publishes to notify/<clientId> for any registered device, known only at run time; the pattern is limited to the notify/ topic tree that device policies subscribe to.',
+          `PushToDevice publishes to ${PUSH_TOPIC_PREFIX}<clientId> for any registered device, known only at run time; the pattern is limited to the ${PUSH_TOPIC_PREFIX} topic tree that device policies subscribe to.`,
       },
     );
   }

@@ -14,10 +14,8 @@ export interface OperationsAlarmsProps {
   /**
    * Functions invoked asynchronously with an on-failure destination. Lambda counts a record it
    * could not deliver to the destination (`DestinationDeliveryFailures`): that event is gone.
-   *
-   * @default {}
    */
-  readonly destinationFunctions?: Readonly<Record<string, lambda.IFunction>>;
+  readonly destinationFunctions: Readonly<Record<string, lambda.IFunction>>;
 }
 
 /**
@@ -49,7 +47,7 @@ export class OperationsAlarms extends Construct {
       );
     }
 
-    for (const [name, fn] of Object.entries(props.destinationFunctions ?? {})) {
+    for (const [name, fn] of Object.entries(props.destinationFunctions)) {
       const undelivered = fn.metric('DestinationDeliveryFailures', { period: Duration.minutes(5), statistic: 'Sum' });
       this.alarms.push(
         undelivered.createAlarm(this, `${name}DestinationDeliveryAlarm`, {

@@ -3,11 +3,12 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { PUSH_TOPIC_PREFIX } from '../../tasks/shared/push-topic';
+import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
+import { PRESENCE_TABLE } from '../../contracts/tables';
 import { secureQueue } from './inboxes';
+import { HOLDING_QUEUE_RETENTION } from './retention';
 import { TaskFunction } from './task-function';
 
 /** The connection lifecycle events of every client: `$aws/events/presence/{connected|disconnected}/<clientId>`. */
@@ -28,39 +29,19 @@ export const SUBSCRIPTION_RULE_SQL = "SELECT * FROM '$aws/events/subscriptions/+
 export const IOT_THING_NAME = '${iot:Connection.Thing.ThingName}';
 export const IOT_CLIENT_ID = '${iot:ClientId}';
 
+/**
+ * How long Lambda keeps retrying a lifecycle event before it goes to the presence-failures queue.
+ * Presence older than this is history rather than state, but it is still kept.
+ */
+const PRESENCE_MAX_EVENT_AGE = Duration.hours(1);
+
 export interface PresenceProps {
   /** Resource name prefix; the device policy is `<prefix>-agent-device`. */
   readonly prefix: string;
-  /**
-   * Attribute of the PRESENCE table holding the epoch second after which DynamoDB may delete an
-   * item (set by `record-presence`).
-   *
-   * @default 'expiresAt'
-   */
-  readonly timeToLiveAttribute?: string;
-  /**
-   * Retention of the record-presence log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * How long Lambda keeps retrying a lifecycle event before it goes to the presence-failures
-   * queue. Presence older than this is history rather than state, but it is still kept.
-   *
-   * @default Duration.hours(1)
-   */
-  readonly maxEventAge?: Duration;
-  /**
-   * How long the presence-failures queue keeps an event.
-   *
-   * @default Duration.days(14), the SQS maximum: these are investigated by people
-   */
-  readonly failureRetention?: Duration;
 }
 
 /**
- * Presence, with the broker as the authority (DESIGN §3):
+ * Presence, with the broker as the authority (docs/design.md §3 "Presence"):
  * - the PRESENCE table (`clientId` → connection `state`, `eventTimestamp`, `versionNumber`,
  *   `sessionIdentifier`, and the push-topic `subscriptions` of recent sessions);
  * - two IoT topic rules, on the connection and on the subscription lifecycle events, that invoke
@@ -88,11 +69,12 @@ export class Presence extends Construct {
     const stack = Stack.of(this);
 
     this.table = new dynamodb.Table(this, 'Table', {
-      partitionKey: { name: 'clientId', type: dynamodb.AttributeType.STRING },
+      partitionKey: { name: PRESENCE_TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      timeToLiveAttribute: props.timeToLiveAttribute ?? 'expiresAt',
+      // The attribute record-presence writes the expiry to: both take it from the one contract.
+      timeToLiveAttribute: PRESENCE_TABLE.timeToLiveAttribute,
       // Derived data: the next lifecycle event of each client rebuilds its item.
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -100,7 +82,6 @@ export class Presence extends Construct {
     this.recordPresence = new TaskFunction(this, 'RecordPresence', {
       taskName: 'record-presence',
       environment: { PRESENCE_TABLE_NAME: this.table.tableName },
-      logRetention: props.logRetention,
     });
     // Conditional UpdateItems are its only writes; a subscription event reads the item first.
     this.recordPresence.role.addToPrincipalPolicy(
@@ -111,7 +92,7 @@ export class Presence extends Construct {
       }),
     );
 
-    this.failureQueue = secureQueue(this, 'FailureQueue', props.failureRetention ?? Duration.days(14));
+    this.failureQueue = secureQueue(this, 'FailureQueue', HOLDING_QUEUE_RETENTION);
     (this.failureQueue.node.defaultChild as sqs.CfnQueue).queueName = `${props.prefix}-presence-failures`;
     Validations.of(this.failureQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
@@ -120,11 +101,11 @@ export class Presence extends Construct {
     });
     this.recordPresence.function.configureAsyncInvoke({
       retryAttempts: 2,
-      maxEventAge: props.maxEventAge ?? Duration.hours(1),
+      maxEventAge: PRESENCE_MAX_EVENT_AGE,
       onFailure: new destinations.SqsDestination(this.failureQueue),
     });
 
-    this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', Duration.days(14));
+    this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', HOLDING_QUEUE_RETENTION);
     Validations.of(this.ruleErrorQueue).acknowledge({
       id: 'AwsSolutions-SQS3',
       reason:

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import { Construct } from 'constructs';
+import { LOG_RETENTION } from './retention';
 
 export interface RecipientsDatabaseProps {
   /** Name prefix; the created cluster is `<prefix>-recipients` (lower-cased). */
@@ -20,33 +21,14 @@ export interface RecipientsDatabaseProps {
     readonly clusterArn: string;
     readonly secretArn: string;
   };
-  /**
-   * Lowest capacity of the created cluster, in ACUs. 0 lets Aurora pause when idle; the first
-   * query then gets `DatabaseResumingException`, which `resolve-recipients` turns into
-   * `RecipientsUnavailableError` and the state machine retries with backoff.
-   *
-   * @default 0
-   */
-  readonly minCapacity?: number;
-  /**
-   * Highest capacity of the created cluster, in ACUs.
-   *
-   * @default 4
-   */
-  readonly maxCapacity?: number;
-  /**
-   * Protect the created cluster from deletion (it holds agents, devices and subscriptions).
-   *
-   * @default true
-   */
-  readonly deletionProtection?: boolean;
-  /**
-   * Retention of the created cluster's PostgreSQL log and of the VPC flow log.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
+
+/**
+ * Capacity of the created cluster, in ACUs. A minimum of 0 lets Aurora pause when idle; the first
+ * query then gets `DatabaseResumingException`, which `resolve-recipients` turns into
+ * `RecipientsUnavailableError` and the state machine retries with backoff.
+ */
+const CAPACITY = { min: 0, max: 4 } as const;
 
 /**
  * Agents, their IoT client devices, team membership and sender subscriptions, queried by
@@ -75,7 +57,6 @@ export class RecipientsDatabase extends Construct {
       return;
     }
 
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       maxAzs: 2,
       natGateways: 0,
@@ -83,7 +64,7 @@ export class RecipientsDatabase extends Construct {
     });
     this.vpc.addFlowLog('FlowLog', {
       destination: ec2.FlowLogDestination.toCloudWatchLogs(
-        new logs.LogGroup(this, 'FlowLogGroup', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY }),
+        new logs.LogGroup(this, 'FlowLogGroup', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY }),
       ),
       trafficType: ec2.FlowLogTrafficType.REJECT,
     });
@@ -99,7 +80,7 @@ export class RecipientsDatabase extends Construct {
     // the default "never expire" (and without the LogRetention custom resource Lambda).
     const postgresLog = new logs.LogGroup(this, 'PostgresqlLogGroup', {
       logGroupName: `/aws/rds/cluster/${clusterIdentifier}/postgresql`,
-      retention: logRetention,
+      retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
@@ -107,8 +88,8 @@ export class RecipientsDatabase extends Construct {
       clusterIdentifier,
       engine: rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 }),
       writer: rds.ClusterInstance.serverlessV2('Writer', { publiclyAccessible: false, autoMinorVersionUpgrade: true }),
-      serverlessV2MinCapacity: props.minCapacity ?? 0,
-      serverlessV2MaxCapacity: props.maxCapacity ?? 4,
+      serverlessV2MinCapacity: CAPACITY.min,
+      serverlessV2MaxCapacity: CAPACITY.max,
       vpc: this.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
       securityGroups: [securityGroup],
@@ -117,7 +98,8 @@ export class RecipientsDatabase extends Construct {
       enableDataApi: true,
       storageEncrypted: true,
       iamAuthentication: true,
-      deletionProtection: props.deletionProtection ?? true,
+      // It holds agents, devices and subscriptions.
+      deletionProtection: true,
       removalPolicy: RemovalPolicy.SNAPSHOT,
       backup: { retention: Duration.days(7) },
       cloudwatchLogsExports: ['postgresql'],

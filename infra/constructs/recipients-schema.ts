@@ -6,6 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { LOG_RETENTION } from './retention';
 import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
 
@@ -18,12 +19,6 @@ const SCHEMA_FILE = join(__dirname, '..', '..', 'sql', 'schema.sql');
 export interface RecipientsSchemaProps {
   /** The database the schema goes into. */
   readonly database: RecipientsDatabase;
-  /**
-   * Retention of the handler's and the provider framework's log groups.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
@@ -40,7 +35,6 @@ export class RecipientsSchema extends Construct {
 
   constructor(scope: Construct, id: string, props: RecipientsSchemaProps) {
     super(scope, id);
-    const logRetention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
 
     this.function = new TaskFunction(this, 'ApplySchema', {
       taskName: 'apply-schema',
@@ -51,11 +45,10 @@ export class RecipientsSchema extends Construct {
         DB_SECRET_ARN: props.database.secretArn,
         DB_NAME: props.database.databaseName,
       },
-      logRetention,
     });
     props.database.grantQuery(this.function.role);
 
-    const frameworkLogGroup = new logs.LogGroup(this, 'ProviderLogGroup', { retention: logRetention, removalPolicy: RemovalPolicy.DESTROY });
+    const frameworkLogGroup = new logs.LogGroup(this, 'ProviderLogGroup', { retention: LOG_RETENTION, removalPolicy: RemovalPolicy.DESTROY });
     const frameworkRole = new iam.Role(this, 'ProviderRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: 'convo-notify recipients schema provider framework: invokes apply-schema, writes its own log group',

@@ -6,11 +6,23 @@ import * as pipes from 'aws-cdk-lib/aws-pipes';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ENRICHMENT_INPUT_TEMPLATE, MAX_PIPE_BATCH_SIZE } from '../../tasks/shared/enrichment';
-import { pipeFilterCriteria } from '../pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE, MAX_PIPE_BATCH_SIZE, PIPE_MAXIMUM_RETRY_ATTEMPTS } from '../../contracts/enrichment';
+import { AWS_LIMITS } from '../../contracts/limits';
+import { pipeFilterCriteria } from '../../contracts/pipe-filter';
+import { LOG_RETENTION } from './retention';
 
-/** What the pipe writes to its log group. */
-export type PipeLogLevel = 'ERROR' | 'INFO' | 'TRACE';
+/**
+ * Records older than this are dead-lettered instead of processed. Well below the stream's 24-hour
+ * retention, so that a dead-lettered batch can still be re-read from the stream.
+ */
+const MAXIMUM_RECORD_AGE = Duration.hours(6);
+/** Notifications are about latency: a batch goes as soon as records are there. */
+const MAXIMUM_BATCHING_WINDOW = Duration.seconds(0);
+/**
+ * ERROR logs each failed step with its payload (execution data), which is what a dead-lettered
+ * batch is investigated with, without logging every message that flows.
+ */
+const LOG_LEVEL = 'ERROR';
 
 export interface StreamPipeProps {
   /** Resource name prefix; the pipe is `<prefix>-stream-to-workflow`. */
@@ -27,67 +39,30 @@ export interface StreamPipeProps {
   /** Where batches go that still fail after the retries. */
   readonly deadLetterQueue: sqs.IQueue;
   /**
-   * Stream records per batch: one enrichment invocation and one execution. The enrichment request
-   * holds each record's new image (up to 400 KB), within Lambda's 6 MB; a batch of large items
-   * over it fails and is bisected like any failing batch. At most MAX_PIPE_BATCH_SIZE, so that the
-   * enriched batch always fits the execution input.
-   *
-   * @default 10
+   * Stream records per batch (context `pipeBatchSize`): one enrichment invocation and one
+   * execution. The enrichment request holds each record's new image (up to 400 KB), within
+   * Lambda's 6 MB; a batch of large items over it fails and is bisected like any failing batch. At
+   * most MAX_PIPE_BATCH_SIZE, so that the enriched batch always fits the execution input.
    */
-  readonly batchSize?: number;
+  readonly batchSize: number;
   /**
-   * How long the pipe may wait to fill a batch. Notifications are about latency, so by default a
-   * batch goes as soon as records are there.
-   *
-   * @default Duration.seconds(0)
+   * Concurrent batches per shard (context `pipeParallelization`). Above 1, records of one
+   * conversation still stay in order (same partition key, same batch sequence), but the FIFO
+   * inboxes and the client fold do not depend on order anyway.
    */
-  readonly maximumBatchingWindow?: Duration;
-  /**
-   * Concurrent batches per shard. Above 1, records of one conversation still stay in order
-   * (same partition key, same batch sequence), but the FIFO inboxes and the client fold do not
-   * depend on order anyway.
-   *
-   * @default 1
-   */
-  readonly parallelizationFactor?: number;
-  /**
-   * Retries of a failed batch (bisected on each failure) before it is dead-lettered.
-   *
-   * @default 3
-   */
-  readonly maximumRetryAttempts?: number;
-  /**
-   * Records older than this are dead-lettered instead of processed. Kept well below the stream's
-   * 24-hour retention, so that a dead-lettered batch can still be re-read from the stream.
-   *
-   * @default Duration.hours(6)
-   */
-  readonly maximumRecordAge?: Duration;
-  /**
-   * Pipe log level. ERROR logs each failed step with its payload (execution data), which is what
-   * a dead-lettered batch is investigated with, without logging every message that flows.
-   *
-   * @default 'ERROR'
-   */
-  readonly logLevel?: PipeLogLevel;
-  /**
-   * Retention of the pipe log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
+  readonly parallelizationFactor: number;
 }
 
 export class PipeBatchSizeError extends Error {
   constructor(batchSize: number) {
-    super(`pipe batch size must be an integer from 1 to ${MAX_PIPE_BATCH_SIZE} (the enriched batch must fit the 262,144-character Step Functions input), got ${batchSize}`);
+    super(`pipe batch size must be an integer from 1 to ${MAX_PIPE_BATCH_SIZE} (the enriched batch must fit the ${AWS_LIMITS.pipeStepFunctionsTargetChars.toLocaleString('en-US')}-character Step Functions input), got ${batchSize}`);
     this.name = 'PipeBatchSizeError';
   }
 }
 
 /**
  * The EventBridge Pipe from the CONVO_HISTORY stream to the state machine: only the records that
- * pass `infra/pipe-filter.ts`, in batches, normalized by the NormalizeBatch enrichment (so that a
+ * pass `contracts/pipe-filter.ts`, in batches, normalized by the NormalizeBatch enrichment (so that a
  * 400 KB item reaches the state machine as a bounded envelope), started with `REQUEST_RESPONSE` so that a failed
  * execution fails the batch. Failed batches are bisected (`AUTOMATIC_BISECT`) so one bad record
  * cannot hold back its neighbours, retried, and finally sent to the dead-letter queue.
@@ -102,7 +77,7 @@ export class StreamPipe extends Construct {
 
   constructor(scope: Construct, id: string, props: StreamPipeProps) {
     super(scope, id);
-    const batchSize = props.batchSize ?? 10;
+    const { batchSize } = props;
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_PIPE_BATCH_SIZE) throw new PipeBatchSizeError(batchSize);
 
     this.role = new iam.Role(this, 'Role', {
@@ -142,7 +117,7 @@ export class StreamPipe extends Construct {
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       logGroupName: `/aws/vendedlogs/pipes/${props.prefix}-stream-to-workflow-${Fn.select(2, Fn.split('/', Aws.STACK_ID))}`,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -155,10 +130,10 @@ export class StreamPipe extends Construct {
         dynamoDbStreamParameters: {
           startingPosition: 'LATEST',
           batchSize,
-          maximumBatchingWindowInSeconds: (props.maximumBatchingWindow ?? Duration.seconds(0)).toSeconds(),
-          parallelizationFactor: props.parallelizationFactor ?? 1,
-          maximumRetryAttempts: props.maximumRetryAttempts ?? 3,
-          maximumRecordAgeInSeconds: (props.maximumRecordAge ?? Duration.hours(6)).toSeconds(),
+          maximumBatchingWindowInSeconds: MAXIMUM_BATCHING_WINDOW.toSeconds(),
+          parallelizationFactor: props.parallelizationFactor,
+          maximumRetryAttempts: PIPE_MAXIMUM_RETRY_ATTEMPTS,
+          maximumRecordAgeInSeconds: MAXIMUM_RECORD_AGE.toSeconds(),
           onPartialBatchItemFailure: 'AUTOMATIC_BISECT',
           deadLetterConfig: { arn: props.deadLetterQueue.queueArn },
         },
@@ -171,7 +146,7 @@ export class StreamPipe extends Construct {
         stepFunctionStateMachineParameters: { invocationType: 'REQUEST_RESPONSE' },
       },
       logConfiguration: {
-        level: props.logLevel ?? 'ERROR',
+        level: LOG_LEVEL,
         includeExecutionData: ['ALL'],
         cloudwatchLogsLogDestination: { logGroupArn: this.logGroup.logGroupArn },
       },

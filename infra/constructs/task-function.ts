@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { LOG_RETENTION } from './retention';
 
 /** Where the task handlers live: `tasks/<name>/handler.ts`. */
 export const TASKS_DIR = path.join(__dirname, '..', '..', 'tasks');
@@ -26,18 +27,6 @@ export interface TaskFunctionProps {
    * @default 256
    */
   readonly memorySize?: number;
-  /**
-   * Retention of the function's own log group.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Threshold of the shared structured logger (`tasks/shared/logger.ts`).
-   *
-   * @default 'INFO'
-   */
-  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /**
    * Reserved concurrency: at most this many concurrent invocations, so that traffic of this
    * function can never take the concurrency the pipeline's functions need.
@@ -61,7 +50,7 @@ export class TaskFunction extends Construct {
     super(scope, id);
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      retention: LOG_RETENTION,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 
@@ -86,7 +75,9 @@ export class TaskFunction extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: `convo-notify task: ${props.taskName}`,
       environment: {
-        LOG_LEVEL: props.logLevel ?? 'INFO',
+        // The shared logger's threshold (tasks/shared/logger.ts), in the environment so that an
+        // operator can see it and lower it to DEBUG on a live function.
+        LOG_LEVEL: 'INFO',
         // Stack traces point into the TypeScript sources through the bundled source map.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,

@@ -1,5 +1,4 @@
 import { Duration } from 'aws-cdk-lib';
-import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { Presence } from './presence';
 import { RecipientsDatabase } from './recipients-database';
@@ -12,19 +11,8 @@ export interface WorkflowTasksProps {
   readonly presence: Presence;
   /** `<prefix>-inbox-`, so that `resolve-recipients` skips client ids that cannot name an inbox. */
   readonly inboxQueueNamePrefix: string;
-  /**
-   * Devices per `ResolveRecipients` page. 100 devices keep a page well inside the 256 KiB state
-   * payload limit.
-   *
-   * @default 100
-   */
-  readonly recipientsPageSize?: number;
-  /**
-   * Retention of the task log groups.
-   *
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
+  /** Devices per `ResolveRecipients` page (context `recipientsPageSize`, bounded by contracts/recipients-page.ts). */
+  readonly recipientsPageSize: number;
 }
 
 /**
@@ -46,7 +34,6 @@ export class WorkflowTasks extends Construct {
       taskName: 'normalize-batch',
       // A whole batch of up to 400 KB items in one invocation: memory is what makes that fast.
       memorySize: 512,
-      logRetention: props.logRetention,
     });
 
     this.resolveRecipients = new TaskFunction(this, 'ResolveRecipients', {
@@ -58,17 +45,15 @@ export class WorkflowTasks extends Construct {
         DB_CLUSTER_ARN: props.database.clusterArn,
         DB_SECRET_ARN: props.database.secretArn,
         DB_NAME: props.database.databaseName,
-        PAGE_SIZE: String(props.recipientsPageSize ?? 100),
+        PAGE_SIZE: String(props.recipientsPageSize),
         INBOX_QUEUE_NAME_PREFIX: props.inboxQueueNamePrefix,
       },
-      logRetention: props.logRetention,
     });
     props.database.grantQuery(this.resolveRecipients.role);
 
     this.checkPresence = new TaskFunction(this, 'CheckPresence', {
       taskName: 'check-presence',
       environment: { PRESENCE_TABLE_NAME: props.presence.table.tableName },
-      logRetention: props.logRetention,
     });
     props.presence.grantPresenceLookup(this.checkPresence.role);
   }

@@ -4,35 +4,12 @@
  * own graph, and a layered order (top to bottom) for drawing. Pure data, no DOM, so it is tested
  * in Node and bundled for the page.
  */
-import type { StateEvent } from '../workflow-runner';
+import type { ChoiceRule, MachineDef, StateDef } from '../../state-machines/workflows';
+import type { StateEvent } from '../runtime/workflow-runner';
 
-interface ChoiceRule {
-  Variable?: string;
-  Next?: string;
-  And?: ChoiceRule[];
-  Or?: ChoiceRule[];
-  Not?: ChoiceRule;
-  [comparison: string]: unknown;
-}
-
-export interface AslState {
-  Type: string;
-  Comment?: string;
-  Next?: string;
-  End?: boolean;
-  Default?: string;
-  Choices?: ChoiceRule[];
-  Catch?: { ErrorEquals: string[]; Next: string }[];
-  ItemProcessor?: AslStates;
-  Iterator?: AslStates;
-  Branches?: AslStates[];
-  [field: string]: unknown;
-}
-
-export interface AslStates {
-  StartAt: string;
-  States: Record<string, AslState>;
-}
+/** The definition as the page gets it from GET /api/definition, in the project's one set of ASL types. */
+export type AslState = StateDef;
+export type AslStates = MachineDef;
 
 export type EdgeKind = 'next' | 'choice' | 'default' | 'catch';
 

@@ -4,10 +4,10 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { ConversationIdSchema } from '../../tasks/shared/envelope';
-import { listen } from '../listen';
-import { LOCAL_CREDENTIALS, type LocalStack } from '../stack';
-import type { ExecutionRecord } from '../workflow-runner';
+import { ConversationIdSchema } from '../../contracts/envelope';
+import { listen } from '../emulators/listen';
+import { LOCAL_CREDENTIALS, type LocalStack } from '../runtime/stack';
+import type { ExecutionRecord } from '../runtime/workflow-runner';
 import type { ApiError, DashboardConfig, ExecutionSummary, PostMessageResponse } from './types';
 
 /**

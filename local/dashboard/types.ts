@@ -2,9 +2,9 @@
  * The dashboard's JSON API, shared by the server (Node) and the page (browser bundle), so both
  * sides are checked against one shape. Type-only: nothing here runs.
  */
-import type { ExecutionRecord } from '../workflow-runner';
+import type { ExecutionRecord } from '../runtime/workflow-runner';
 
-export type { ExecutionRecord, StateEvent } from '../workflow-runner';
+export type { ExecutionRecord, StateEvent } from '../runtime/workflow-runner';
 
 export interface DashboardAgent {
   agentId: string;

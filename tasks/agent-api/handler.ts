@@ -4,6 +4,7 @@ import { RDSDataClient, type SqlParameter } from '@aws-sdk/client-rds-data';
 import { DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
+import { pushTopicOf } from '../../contracts/push-topic';
 import { AGENT_QUERIES } from '../../sql/agent-queries';
 import {
   AckInboxRequestSchema,
@@ -16,7 +17,6 @@ import {
   RegisterDeviceRequestSchema,
   isClientIdOf,
   issueClientId,
-  notifyTopicOf,
   routeKeyOf,
   type AckInboxResponse,
   type AgentApiRoute,
@@ -26,7 +26,7 @@ import {
   type ListDevicesResponse,
   type ReadInboxResponse,
   type RegisterDeviceResponse,
-} from '../shared/agent-access';
+} from '../../contracts/agent-access';
 import { InvalidAgentTokenError, createAgentTokenVerifier } from '../shared/agent-token';
 import { isTransientDataApiError, longParam, runStatement, textParam } from '../shared/data-api';
 import { readEnv } from '../shared/env';
@@ -34,7 +34,7 @@ import { createLogger } from '../shared/logger';
 import { describeZodError } from '../shared/validation';
 
 /**
- * The agent API (API Gateway HTTP API, JWT authorizer; DESIGN §6): an agent's devices, the inbox
+ * The agent API (API Gateway HTTP API, JWT authorizer; docs/access.md): an agent's devices, the inbox
  * of each of them, and claims. Every request:
  * 1. verifies the bearer token again (the same verifier as the IoT authorizer, so both accept the
  *    same tokens; API Gateway has already checked it, this keeps the Lambda safe on its own);
@@ -192,7 +192,7 @@ const registerDevice = async (event: APIGatewayProxyEventV2, caller: Caller): Pr
     throw new AgentApiError(409, 'TooManyDevices', `agent ${caller.agentId} already has ${MAX_ACTIVE_DEVICES_PER_AGENT} active devices; unregister one first`);
   }
   logger.info('device registered', { agentId: caller.agentId, clientId });
-  const body: RegisterDeviceResponse = { ...viewOf(row), notifyTopic: notifyTopicOf(clientId) };
+  const body: RegisterDeviceResponse = { ...viewOf(row), notifyTopic: pushTopicOf(clientId) };
   return json(201, body);
 };
 

@@ -1,7 +1,8 @@
 import { BatchGetItemCommand, DynamoDBClient, type BatchGetItemCommandOutput, type KeysAndAttributes } from '@aws-sdk/client-dynamodb';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { DeviceSchema, type DeviceWithPresence } from '../shared/envelope';
+import { DeviceSchema, type DeviceWithPresence } from '../../contracts/envelope';
+import { PRESENCE_TABLE } from '../../contracts/tables';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
@@ -36,7 +37,7 @@ export interface CheckPresenceOutput {
 /** `state` is a DynamoDB reserved word, so every attribute goes through a name placeholder. */
 const PROJECTION: Pick<KeysAndAttributes, 'ProjectionExpression' | 'ExpressionAttributeNames'> = {
   ProjectionExpression: '#clientId, #state, #sessionIdentifier, #subscriptions',
-  ExpressionAttributeNames: { '#clientId': 'clientId', '#state': 'state', '#sessionIdentifier': 'sessionIdentifier', '#subscriptions': 'subscriptions' },
+  ExpressionAttributeNames: { '#clientId': PRESENCE_TABLE.partitionKey, '#state': 'state', '#sessionIdentifier': 'sessionIdentifier', '#subscriptions': 'subscriptions' },
 };
 
 const chunk = <T>(items: readonly T[], size: number): T[][] => {
@@ -49,7 +50,7 @@ const chunk = <T>(items: readonly T[], size: number): T[][] => {
 const backoff = (attempt: number): number => Math.random() * BACKOFF_BASE_MS * 2 ** (attempt - 1);
 
 const readPresence = async (clientIds: readonly string[], online: Map<string, boolean>): Promise<void> => {
-  let keys: KeysAndAttributes['Keys'] = clientIds.map((clientId) => ({ clientId: { S: clientId } }));
+  let keys: KeysAndAttributes['Keys'] = clientIds.map((clientId) => ({ [PRESENCE_TABLE.partitionKey]: { S: clientId } }));
   for (let attempt = 1; ; attempt += 1) {
     let output: BatchGetItemCommandOutput;
     try {
@@ -60,7 +61,7 @@ const readPresence = async (clientIds: readonly string[], online: Map<string, bo
       });
     }
     for (const item of output.Responses?.[env.PRESENCE_TABLE_NAME] ?? []) {
-      const clientId = item.clientId?.S;
+      const clientId = item[PRESENCE_TABLE.partitionKey]?.S;
       if (clientId !== undefined) online.set(clientId, isOnline(item));
     }
     const unprocessed = output.UnprocessedKeys?.[env.PRESENCE_TABLE_NAME]?.Keys ?? [];

@@ -1,20 +1,20 @@
 import type { IoTCustomAuthorizerEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { pushTopicOf } from '../../contracts/push-topic';
 import {
   IOT_SESSION_MAX_SECONDS,
   IOT_SESSION_MIN_SECONDS,
   IOT_TOKEN_QUERY_PARAMETER,
   iotPrincipalIdOf,
   isClientIdOf,
-  notifyTopicOf,
   parseClientId,
-} from '../shared/agent-access';
+} from '../../contracts/agent-access';
 import { InvalidAgentTokenError, createAgentTokenVerifier, tokenShapeProblem } from '../shared/agent-token';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
 
 /**
- * The AWS IoT custom authorizer of AgentCRM devices (DESIGN §6), with token signing disabled:
+ * The AWS IoT custom authorizer of AgentCRM devices (docs/access.md), with token signing disabled:
  * browsers open `wss://<endpoint>/mqtt?x-amz-customauthorizer-name=<name>&token=<JWT>` and AWS IoT
  * hands the query string over as `protocolData.http.queryString`.
  *
@@ -72,8 +72,8 @@ export const devicePolicy = (iotArnPrefix: string, clientId: string): IoTAuthori
   Version: '2012-10-17',
   Statement: [
     { Effect: 'Allow', Action: 'iot:Connect', Resource: `${iotArnPrefix}:client/${clientId}` },
-    { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${iotArnPrefix}:topicfilter/${notifyTopicOf(clientId)}` },
-    { Effect: 'Allow', Action: 'iot:Receive', Resource: `${iotArnPrefix}:topic/${notifyTopicOf(clientId)}` },
+    { Effect: 'Allow', Action: 'iot:Subscribe', Resource: `${iotArnPrefix}:topicfilter/${pushTopicOf(clientId)}` },
+    { Effect: 'Allow', Action: 'iot:Receive', Resource: `${iotArnPrefix}:topic/${pushTopicOf(clientId)}` },
   ],
 });
 

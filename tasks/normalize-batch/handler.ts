@@ -19,7 +19,7 @@ import {
   type Audience,
   type NotificationEnvelope,
   type NotificationKind,
-} from '../shared/envelope';
+} from '../../contracts/envelope';
 import {
   EnrichmentEventSchema,
   QUARANTINE_EXCERPT_CHARS,
@@ -29,10 +29,11 @@ import {
   type EnrichmentEvent,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../shared/enrichment';
+} from '../../contracts/enrichment';
 import { InvalidRecordError, InvalidTaskInputError } from '../shared/errors';
 import { createLogger } from '../shared/logger';
-import { previewOf } from '../shared/preview';
+import { previewOf } from '../../contracts/preview';
+import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { describeZodError } from '../shared/validation';
 
 /**
@@ -79,6 +80,8 @@ const isSet = (image: Record<string, unknown> | null, attribute: string): boolea
   return typeof value === 'object' && value !== null && !('NULL' in value);
 };
 
+const { handledBy } = CONVO_HISTORY_TABLE.claim;
+
 /** Only the first answer of a message is a notification; anything else a MODIFY can be is named. */
 const checkModify = (event: EnrichmentEvent): void => {
   if (event.oldConversationId === '') {
@@ -87,11 +90,11 @@ const checkModify = (event: EnrichmentEvent): void => {
       'OldImage',
     );
   }
-  if (!isSet(event.newImage, 'handledBy')) {
-    throw new InvalidRecordError('is not set after this MODIFY: an edit of the message, not its handling', 'NewImage.handledBy');
+  if (!isSet(event.newImage, handledBy)) {
+    throw new InvalidRecordError('is not set after this MODIFY: an edit of the message, not its handling', `NewImage.${handledBy}`);
   }
   if (event.oldHandledBy !== '') {
-    throw new InvalidRecordError('was already set before this MODIFY: the message was handled earlier', 'OldImage.handledBy');
+    throw new InvalidRecordError('was already set before this MODIFY: the message was handled earlier', `OldImage.${handledBy}`);
   }
 };
 
@@ -217,8 +220,8 @@ const keyOf = (raw: unknown, key: string): string | undefined => {
 
 const quarantineOf = (raw: unknown, field: string, reason: string): QuarantineEntry => {
   const record = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
-  const conversationId = keyOf(raw, 'conversationId');
-  const messageId = keyOf(raw, 'messageId');
+  const conversationId = keyOf(raw, CONVO_HISTORY_TABLE.partitionKey);
+  const messageId = keyOf(raw, CONVO_HISTORY_TABLE.sortKey);
   return {
     quarantine: {
       field: previewOf(field, 200),

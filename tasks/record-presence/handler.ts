@@ -17,7 +17,8 @@ import {
   type SessionSubscriptions,
   type SubscriptionEntry,
 } from '../shared/presence';
-import { pushTopicOf } from '../shared/push-topic';
+import { pushTopicOf } from '../../contracts/push-topic';
+import { PRESENCE_TABLE } from '../../contracts/tables';
 import { describeZodError } from '../shared/validation';
 
 /**
@@ -65,7 +66,7 @@ export const REORDER_WINDOW_MS = 10 * 60 * 1000;
  * about ±2 minutes, so 5 minutes leaves room for that and for this function's own clock.
  */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
-/** Items of disconnected clients expire (DynamoDB TTL on `expiresAt`): no item also means offline. */
+/** Items of disconnected clients expire (the table's TTL, `PRESENCE_TABLE.timeToLiveAttribute`): no item also means offline. */
 export const DISCONNECTED_TTL_SECONDS = 30 * 24 * 60 * 60;
 /**
  * Sessions whose subscription the item remembers besides the current connection's: enough for a
@@ -184,7 +185,7 @@ export const presenceUpdate = (event: LifecycleEvent, tableName: string, now: Da
   const sameConnection = disconnected ? ' OR (#versionNumber = :versionNumber AND #state = :connected)' : '';
   return {
     TableName: tableName,
-    Key: { clientId: { S: event.clientId } },
+    Key: { [PRESENCE_TABLE.partitionKey]: { S: event.clientId } },
     UpdateExpression:
       'SET #state = :state, #eventTimestamp = :eventTimestamp, #versionNumber = :versionNumber, #sessionIdentifier = :sessionIdentifier, #updatedAt = :updatedAt' +
       (disconnected ? ', #expiresAt = :expiresAt' : ' REMOVE #expiresAt'),
@@ -200,7 +201,7 @@ export const presenceUpdate = (event: LifecycleEvent, tableName: string, now: Da
       '#versionNumber': 'versionNumber',
       '#sessionIdentifier': 'sessionIdentifier',
       '#updatedAt': 'updatedAt',
-      '#expiresAt': 'expiresAt',
+      '#expiresAt': PRESENCE_TABLE.timeToLiveAttribute,
     },
     ExpressionAttributeValues: {
       ':state': { S: event.eventType },
@@ -281,7 +282,7 @@ const SUBSCRIPTION_NAMES = {
 /** The consistent read a subscription event starts from (exported so tests can assert it exactly). */
 export const subscriptionRead = (clientId: string, tableName: string): GetItemCommandInput => ({
   TableName: tableName,
-  Key: { clientId: { S: clientId } },
+  Key: { [PRESENCE_TABLE.partitionKey]: { S: clientId } },
   ConsistentRead: true,
   ProjectionExpression: '#sessionIdentifier, #eventTimestamp, #subscriptions, #subscriptionsRevision',
   ExpressionAttributeNames: SUBSCRIPTION_NAMES,
@@ -324,7 +325,7 @@ export const subscriptionUpdate = (
   const revisionCondition = stored.revision === undefined ? 'attribute_not_exists(#subscriptionsRevision)' : '#subscriptionsRevision = :readRevision';
   return {
     TableName: tableName,
-    Key: { clientId: { S: clientId } },
+    Key: { [PRESENCE_TABLE.partitionKey]: { S: clientId } },
     UpdateExpression:
       'SET #subscriptions = :subscriptions, #subscriptionsRevision = :revision, #updatedAt = :updatedAt' +
       (stored.hasConnection ? '' : ', #expiresAt = :expiresAt'),
@@ -333,7 +334,7 @@ export const subscriptionUpdate = (
       '#subscriptions': 'subscriptions',
       '#subscriptionsRevision': 'subscriptionsRevision',
       '#updatedAt': 'updatedAt',
-      ...(!stored.hasConnection && { '#eventTimestamp': 'eventTimestamp', '#expiresAt': 'expiresAt' }),
+      ...(!stored.hasConnection && { '#eventTimestamp': 'eventTimestamp', '#expiresAt': PRESENCE_TABLE.timeToLiveAttribute }),
     },
     ExpressionAttributeValues: {
       ':subscriptions': subscriptionsToAttribute(subscriptions),

@@ -1,7 +1,9 @@
 import { ExecuteStatementCommand, RDSDataClient, type SqlParameter } from '@aws-sdk/client-rds-data';
 import { z } from 'zod';
 import { RECIPIENT_QUERIES } from '../../sql/queries';
-import { AudienceSchema, SQS_QUEUE_NAME_MAX, clientIdProblem, type Audience, type Device } from '../shared/envelope';
+import { AudienceSchema, type Audience, type Device } from '../../contracts/envelope';
+import { MAX_INBOX_QUEUE_NAME_PREFIX_LENGTH, QUEUE_NAME_PART_PATTERN, clientIdProblem } from '../../contracts/naming';
+import { RECIPIENTS_PAGE_SIZE } from '../../contracts/recipients-page';
 import { InvalidTaskInputError, RecipientsUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
@@ -16,21 +18,15 @@ export { isTransientDataApiError };
  * over the Aurora Data API, paged by keyset on (agent_id, client_id).
  */
 
-/**
- * Both `$.page` and `$.presence` hold a whole page in the execution state (256 KiB at most), at
- * roughly 100 bytes per device; 500 keeps a page well inside that next to the envelope.
- */
-export const MAX_PAGE_SIZE = 500;
-
 const env = readEnv({
   DB_CLUSTER_ARN: z.string().min(1),
   DB_SECRET_ARN: z.string().min(1),
   DB_NAME: z.string().min(1),
-  PAGE_SIZE: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(100),
+  PAGE_SIZE: z.coerce.number().int().min(1).max(RECIPIENTS_PAGE_SIZE.max).default(RECIPIENTS_PAGE_SIZE.default),
   INBOX_QUEUE_NAME_PREFIX: z
     .string()
-    .regex(/^[A-Za-z0-9_-]+$/, 'must be a valid SQS queue name part')
-    .max(SQS_QUEUE_NAME_MAX - '.fifo'.length - 1, 'leaves no room for a client id in an 80-character queue name'),
+    .regex(QUEUE_NAME_PART_PATTERN, 'must be a valid SQS queue name part')
+    .max(MAX_INBOX_QUEUE_NAME_PREFIX_LENGTH, 'leaves no room for a client id in an 80-character queue name'),
 });
 
 const logger = createLogger('resolve-recipients');

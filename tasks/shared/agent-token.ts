@@ -2,7 +2,7 @@ import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } 
 
 /**
  * Verifies an agent's JWT the same way for the agent API and the IoT custom authorizer, so that
- * exactly the same tokens open both (DESIGN §6):
+ * exactly the same tokens open both (docs/access.md):
  * - RS256 only (no `none`, no HMAC: a shared secret would let any verifier mint tokens);
  * - the configured issuer, exactly;
  * - the configured audience in `aud`, or, for tokens without `aud`, in `client_id` (Cognito access

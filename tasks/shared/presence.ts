@@ -1,8 +1,8 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 
 /**
- * The PRESENCE item as record-presence writes it and check-presence reads it (DESIGN §3 "IoT
- * presence"): one item per client id holding
+ * The PRESENCE item as record-presence writes it and check-presence reads it (docs/design.md §3
+ * "Presence"): one item per client id (`PRESENCE_TABLE` in contracts/tables.ts) holding
  *  - the latest connection: `state` (`connected` | `disconnected`), `eventTimestamp`,
  *    `versionNumber`, `sessionIdentifier`;
  *  - `subscriptions`: per session identifier, whether that session is subscribed to the device's

@@ -3,6 +3,7 @@ import type { DynamoDBRecord } from 'aws-lambda';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { normalizeBatch } from '../../tasks/normalize-batch/handler';
+import { clientIdProblem } from '../../contracts/naming';
 import {
   applyInputTemplate,
   ENRICHMENT_INPUT_TEMPLATE,
@@ -11,13 +12,13 @@ import {
   type BatchEntry,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../../tasks/shared/enrichment';
-import { chooseTopic, clientIdProblem, DeviceSchema, PREVIEW_LENGTH, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
+} from '../../contracts/enrichment';
+import { chooseTopic, DeviceSchema, PREVIEW_LENGTH, type Device, type NotificationEnvelope } from '../../contracts/envelope';
 import { iotPublished, lambdaInvoked, snsPublished, sqsSent, TaskFailure } from './aws-shapes';
 import { HarnessError, SUBSTITUTIONS, type Script, type ScriptContext, type Scripts, type TaskInputs } from './harness';
 
 /**
- * Fixtures of the ASL tests: test/fixtures/asl/stream/<name>.json, one DynamoDB stream record of
+ * Fixtures of the ASL tests: test/fixtures/stream/<name>.json, one DynamoDB stream record of
  * CONVO_HISTORY as the Pipe delivers it (NEW_AND_OLD_IMAGES).
  *
  * The execution input is what the Pipe hands the state machine after its enrichment: the REAL
@@ -28,7 +29,7 @@ import { HarnessError, SUBSTITUTIONS, type Script, type ScriptContext, type Scri
 
 export type StreamRecord = DynamoDBRecord;
 
-export const FIXTURE_DIR = join(__dirname, '..', 'fixtures', 'asl');
+export const FIXTURE_DIR = join(__dirname, '..', 'fixtures', 'stream');
 
 export const VALID_FIXTURES = [
   'insert-direct',
@@ -55,7 +56,7 @@ export const INVALID_FIELD: Record<InvalidFixture, string> = {
 
 const readJson = (path: string): unknown => JSON.parse(readFileSync(path, 'utf8'));
 
-export const streamRecord = (name: FixtureName): StreamRecord => readJson(join(FIXTURE_DIR, 'stream', `${name}.json`)) as StreamRecord;
+export const streamRecord = (name: FixtureName): StreamRecord => readJson(join(FIXTURE_DIR, `${name}.json`)) as StreamRecord;
 
 /** What the Pipe's enrichment makes of a batch of stream records: the execution input. */
 export const enrich = (records: readonly StreamRecord[]): BatchEntry[] =>
@@ -84,7 +85,7 @@ const image = (record: StreamRecord, which: 'NewImage' | 'OldImage'): Record<str
 };
 
 /**
- * Problems of a valid fixture: its entry must be the one DESIGN §3 derives from its record, so
+ * Problems of a valid fixture: its entry must be the one docs/design.md §3 derives from its record, so
  * that each fixture is the case its name says. Empty when consistent.
  */
 export const fixtureProblems = (name: ValidFixture): string[] => {

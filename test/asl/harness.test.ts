@@ -1,7 +1,7 @@
 import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { QuarantineEntrySchema } from '../../tasks/shared/enrichment';
-import { AudienceSchema, NotificationEnvelopeSchema } from '../../tasks/shared/envelope';
+import { QuarantineEntrySchema } from '../../contracts/enrichment';
+import { AudienceSchema, NotificationEnvelopeSchema } from '../../contracts/envelope';
 import { lambdaFunctionError, snsError, sqsQueueDoesNotExist } from './aws-shapes';
 import {
   alwaysFailing,
@@ -16,44 +16,10 @@ import {
   streamRecord,
   VALID_FIXTURES,
 } from './fixtures';
-import {
-  DEFINITION,
-  loadDefinition,
-  placeholdersIn,
-  readDefinitionText,
-  runWorkflow,
-  substitute,
-  SUBSTITUTIONS,
-  TASK_NAMES,
-  UnsubstitutedPlaceholderError,
-  walkStates,
-  type Scripts,
-  type TaskInputs,
-} from './harness';
+import { walkStates } from '../../state-machines/workflows';
+import { DEFINITION, runWorkflow, SUBSTITUTIONS, TASK_NAMES, type Scripts, type TaskInputs } from './harness';
 
 /* The harness and fixtures the workflow tests stand on. */
-
-describe('placeholder substitution', () => {
-  it('fills every ${Placeholder} of the file', () => {
-    expect(placeholdersIn(readDefinitionText()).sort()).toEqual(Object.keys(SUBSTITUTIONS).sort());
-    expect(JSON.stringify(loadDefinition())).not.toContain('${');
-  });
-
-  it('refuses to leave a placeholder unsubstituted, and names it', () => {
-    const partial: Record<string, string> = { ...SUBSTITUTIONS };
-    delete partial.InboxRetentionSeconds;
-    delete partial.TeamTopicArn;
-    expect(() => loadDefinition(partial)).toThrow(UnsubstitutedPlaceholderError);
-    expect(() => loadDefinition(partial)).toThrow('${TeamTopicArn}, ${InboxRetentionSeconds}');
-  });
-
-  it('refuses a value that would need escaping inside a JSON string or a States.Format template', () => {
-    expect(() => substitute('"${A}"', { A: "it's" })).toThrow('needs escaping');
-    expect(() => substitute('"${A}"', { A: 'a"b' })).toThrow('needs escaping');
-    expect(() => substitute('"${A}"', { A: 'x{}' })).toThrow('needs escaping');
-    expect(substitute('"${A}-${A}"', { A: 'arn:aws:sns:us-east-1:123456789012:t' })).toBe('"arn:aws:sns:us-east-1:123456789012:t-arn:aws:sns:us-east-1:123456789012:t"');
-  });
-});
 
 describe('Task overrides', () => {
   it('knows exactly the Task states of the definition, nested Maps included', () => {
@@ -129,7 +95,7 @@ describe('Task overrides', () => {
 });
 
 describe('fixtures', () => {
-  it.each(VALID_FIXTURES)('%s: normalize-batch makes a notification entry whose envelope and audience are valid and derived from the stream record as DESIGN §3 says', (fixture) => {
+  it.each(VALID_FIXTURES)('%s: normalize-batch makes a notification entry whose envelope and audience are valid and derived from the stream record as docs/design.md §3 says', (fixture) => {
     const { notification, audience } = normalized(fixture);
     expect(NotificationEnvelopeSchema.safeParse(notification).success).toBe(true);
     expect(AudienceSchema.safeParse(audience).success).toBe(true);

@@ -1,16 +1,23 @@
-import { StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Audience, Device, NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { Audience, Device, NotificationEnvelope } from '../../contracts/envelope';
+import { AslEngine, type EngineEvent } from '../../local/runtime/asl-engine';
+import {
+  loadDefinition,
+  notificationFanoutSubstitutions,
+  walkStates,
+  type MachineDef,
+  type StateDef,
+} from '../../state-machines/workflows';
 import { TaskFailure } from './aws-shapes';
 
 /**
  * Runs the REAL state machine file (state-machines/notification-fanout.asl.json) in
- * aws-local-stepfunctions, with every Task overridden by a script of the test:
+ * aws-local-stepfunctions, through the engine adapter the local runtime uses too
+ * (local/runtime/asl-engine.ts), with every Task overridden by a script of the test:
  *
- * - `${Placeholder}`s are filled like CDK's definitionSubstitutions; one left over is an error;
+ * - `${Placeholder}`s are filled by state-machines/workflows.ts, as CDK's definitionSubstitutions
+ *   are; one left over is an error;
  * - every Task state of the definition (nested Maps included) gets an override, so nothing ever
  *   reaches AWS; a Task the test did not script fails the test loudly;
  * - every Retry pauses 0 ms;
@@ -18,16 +25,16 @@ import { TaskFailure } from './aws-shapes';
  * - the engine's event log is kept, and the states entered per record / per device come from it;
  * - what each run exercised (Choice branches, Retry and Catch entries) is added to a coverage set
  *   that the workflow tests compare with the definition.
+ *
+ * `States.JsonToString` is left to the engine, whose quirks the workflow tests pin.
  */
 
-export const ASL_PATH = join(__dirname, '..', '..', 'state-machines', 'notification-fanout.asl.json');
-
-export const REGION = 'us-east-1';
-export const ACCOUNT = '123456789012';
-export const STATE_MACHINE_NAME = 'convo-notify-fanout';
+const REGION = 'us-east-1';
+const ACCOUNT = '123456789012';
+const STATE_MACHINE_NAME = 'convo-notify-fanout';
 
 /** What CDK's definitionSubstitutions put in, for a stack named convo-notify in us-east-1. */
-export const SUBSTITUTIONS = {
+export const SUBSTITUTIONS = notificationFanoutSubstitutions({
   ResolveRecipientsFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:convo-notify-resolve-recipients`,
   CheckPresenceFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:convo-notify-check-presence`,
   DirectTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:convo-notify-direct`,
@@ -38,116 +45,10 @@ export const SUBSTITUTIONS = {
   InboxQueueUrlPrefix: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/convo-notify-inbox-`,
   InboxQueueNamePrefix: 'convo-notify-inbox-',
   InboxRetentionSeconds: '345600',
-} as const;
-export type Substitutions = Record<string, string>;
-
-export const PLACEHOLDER_PATTERN = /\$\{([^}]*)\}/g;
-
-export class UnsubstitutedPlaceholderError extends Error {
-  constructor(readonly names: string[]) {
-    super(`no substitution for placeholder(s) ${names.map((n) => '${' + n + '}').join(', ')}`);
-    this.name = 'UnsubstitutedPlaceholderError';
-  }
-}
-
-/**
- * `${Name}` → value, as Step Functions does with DefinitionSubstitutions (plain text replacement).
- * Values land inside JSON strings and inside States.Format templates ('...'), so a value that would
- * need escaping in either is refused rather than silently producing another definition.
- */
-export const substitute = (text: string, values: Substitutions): string => {
-  const missing = new Set<string>();
-  const filled = text.replace(PLACEHOLDER_PATTERN, (whole, name: string) => {
-    if (!Object.prototype.hasOwnProperty.call(values, name)) {
-      missing.add(name);
-      return whole;
-    }
-    const value = values[name];
-    if (/["\\'{}]|\$\{/.test(value) || [...value].some((ch) => ch.charCodeAt(0) < 0x20)) {
-      throw new Error(`substitution for \${${name}} needs escaping (quotes, braces, backslashes or control characters): ${value}`);
-    }
-    return value;
-  });
-  if (missing.size > 0) throw new UnsubstitutedPlaceholderError([...missing]);
-  return filled;
-};
-
-export const readDefinitionText = (): string => readFileSync(ASL_PATH, 'utf8');
-
-/** Placeholder names used in the file, in order of first use. */
-export const placeholdersIn = (text: string): string[] => [...new Set([...text.matchAll(PLACEHOLDER_PATTERN)].map((m) => m[1]))];
-
-// ---------------------------------------------------------------------------------------------
-// The definition, as plain JSON
-
-export interface Retrier {
-  ErrorEquals: string[];
-  IntervalSeconds?: number;
-  MaxAttempts?: number;
-  BackoffRate?: number;
-  MaxDelaySeconds?: number;
-  JitterStrategy?: string;
-  Comment?: string;
-}
-export interface Catcher {
-  ErrorEquals: string[];
-  Next: string;
-  ResultPath?: string | null;
-  Comment?: string;
-}
-export interface ChoiceRule {
-  Next?: string;
-  Variable?: string;
-  And?: ChoiceRule[];
-  Or?: ChoiceRule[];
-  Not?: ChoiceRule;
-  [operator: string]: unknown;
-}
-export interface StateDef {
-  Type: string;
-  Comment?: string;
-  QueryLanguage?: string;
-  Resource?: string;
-  Next?: string;
-  End?: boolean;
-  Default?: string;
-  Choices?: ChoiceRule[];
-  Retry?: Retrier[];
-  Catch?: Catcher[];
-  ItemProcessor?: MachineDef;
-  Iterator?: MachineDef;
-  Branches?: MachineDef[];
-  [field: string]: unknown;
-}
-export interface MachineDef {
-  Comment?: string;
-  QueryLanguage?: string;
-  StartAt: string;
-  States: Record<string, StateDef>;
-  [field: string]: unknown;
-}
-
-export const loadDefinition = (values: Substitutions = SUBSTITUTIONS): MachineDef =>
-  JSON.parse(substitute(readDefinitionText(), values)) as MachineDef;
-
-export interface StateEntry {
-  name: string;
-  state: StateDef;
-  /** Names of the enclosing Map / Parallel states, outermost first. */
-  scope: string[];
-}
-
-/** Every state of the machine, nested Map processors and Parallel branches included, in file order. */
-export const walkStates = (machine: MachineDef, scope: string[] = []): StateEntry[] =>
-  Object.entries(machine.States).flatMap(([name, state]) => [
-    { name, state, scope },
-    ...[state.ItemProcessor, state.Iterator, ...(state.Branches ?? [])]
-      .filter((m): m is MachineDef => m !== undefined)
-      .flatMap((m) => walkStates(m, [...scope, name])),
-  ]);
+});
 
 /** The definition every run uses (placeholders filled with SUBSTITUTIONS). */
-export const DEFINITION: MachineDef = loadDefinition();
+export const DEFINITION: MachineDef = loadDefinition(SUBSTITUTIONS);
 const ENTRIES = walkStates(DEFINITION);
 export const stateNamed = (name: string): StateDef => {
   const entry = ENTRIES.find((e) => e.name === name);
@@ -239,22 +140,6 @@ export class HarnessError extends Error {
     super(message);
     this.name = 'HarnessError';
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Engine events (aws-local-stepfunctions does not export the type)
-
-type EngineRun = ReturnType<StateMachine['run']>;
-type EngineEventLog = EngineRun['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-export interface EngineEvent {
-  type: EngineEventLog['type'];
-  index?: number;
-  state?: { name: string; type: string; input: unknown; output?: unknown };
-  parentState?: { name: string };
-  retry?: { retrier: Retrier; attempt: number };
-  catch?: { catcher: Catcher };
-  Error?: string;
-  Cause?: unknown;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -354,20 +239,14 @@ const deviceOf = (input: unknown): string | undefined => (input as { device?: { 
 
 const indexOfEntry = <T>(entries: T[] | undefined, entry: T): number => (entries ?? []).findIndex((x) => isDeepStrictEqual(x, entry));
 
-/** Lets the engine's event forwarding from nested Maps catch up (it is asynchronous, see docs). */
-const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 const clone = <T>(value: T): T => (value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T));
 
 let executionCounter = 0;
 
-let engine: StateMachine | undefined;
+let engine: AslEngine | undefined;
 /** One engine for all runs (constructing validates the definition, which takes a while); runs are independent. */
-const machine = (): StateMachine => {
-  // The engine's validator adds QueryLanguage to every state of what it is given: give it a copy.
-  engine ??= new StateMachine(clone(DEFINITION) as unknown as StateMachineDefinition, {
-    validationOptions: { checkArn: true, checkPaths: true },
-  });
+const machine = (): AslEngine => {
+  engine ??= new AslEngine(DEFINITION, { region: REGION, accountId: ACCOUNT, stateMachineName: STATE_MACHINE_NAME, jsonToString: 'engine' });
   return engine;
 };
 
@@ -395,66 +274,40 @@ export const runWorkflow = async (batch: readonly unknown[], scripts: Scripts, o
     return error;
   };
 
-  const taskNames = ENTRIES.filter((e) => e.state.Type === 'Task').map((e) => e.name);
-  const taskResourceLocalHandlers = Object.fromEntries(
-    taskNames.map((name) => [
-      name,
-      async (input: unknown) => {
-        await nextMacrotask();
-        const attempt = calls.filter((c) => c.state === name && isDeepStrictEqual(c.input, input)).length + 1;
-        const call: RecordedCall = { seq: calls.length + 1, state: name as TaskName, input: clone(input) as never, attempt };
-        calls.push(call);
-        const script = scripts[name as TaskName] as Script<unknown> | undefined;
-        if (!script) throw fail(`no override for Task ${name}: the test did not script it (without an override the engine would call real AWS Lambda)`);
-        let result: unknown;
-        try {
-          result = await script(clone(input), { attempt });
-        } catch (err) {
-          if (err instanceof TaskFailure) {
-            call.error = { name: err.name, cause: err.message };
-            throw err;
-          }
-          throw fail(`the script for Task ${name} threw ${String(err)}; scripts throw TaskFailure (test/asl/aws-shapes.ts) to fail a Task`);
-        }
-        if (result === undefined) throw fail(`the script for Task ${name} returned nothing; return the service's response`);
-        call.result = clone(result);
-        return clone(result);
-      },
-    ]),
-  );
-  const retryIntervalOverrides = Object.fromEntries(ENTRIES.filter((e) => e.state.Retry).map((e) => [e.name, 0]));
+  const answer = async ({ name }: { name: string }, input: unknown) => {
+    const attempt = calls.filter((c) => c.state === name && isDeepStrictEqual(c.input, input)).length + 1;
+    const call: RecordedCall = { seq: calls.length + 1, state: name as TaskName, input: clone(input) as never, attempt };
+    calls.push(call);
+    const script = scripts[name as TaskName] as Script<unknown> | undefined;
+    if (!script) throw fail(`no override for Task ${name}: the test did not script it (without an override the engine would call real AWS Lambda)`);
+    let result: unknown;
+    try {
+      result = await script(clone(input), { attempt });
+    } catch (err) {
+      if (err instanceof TaskFailure) {
+        call.error = { name: err.name, cause: err.message };
+        throw err;
+      }
+      throw fail(`the script for Task ${name} threw ${String(err)}; scripts throw TaskFailure (test/asl/aws-shapes.ts) to fail a Task`);
+    }
+    if (result === undefined) throw fail(`the script for Task ${name} returned nothing; return the service's response`);
+    call.result = clone(result);
+    return clone(result);
+  };
 
-  const name = options.name ?? `exec-${++executionCounter}-${randomUUID().slice(0, 8)}`;
-  const executionArn = `arn:aws:states:${REGION}:${ACCOUNT}:express:${STATE_MACHINE_NAME}:${name}:${randomUUID()}`;
-  const execution = machine().run(clone(batch) as never, {
-    overrides: { taskResourceLocalHandlers: taskResourceLocalHandlers as never, retryIntervalOverrides },
-    context: {
-      Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${ACCOUNT}:role/convo-notify-fanout-role` },
-      StateMachine: { Id: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${STATE_MACHINE_NAME}`, Name: STATE_MACHINE_NAME },
-    },
+  const execution = machine().start(batch, {
+    task: answer,
+    retryIntervalMs: 0,
+    name: options.name ?? `exec-${++executionCounter}-${randomUUID().slice(0, 8)}`,
+    roleArn: `arn:aws:iam::${ACCOUNT}:role/convo-notify-fanout-role`,
   });
-  const events: EngineEvent[] = [];
-  const logging = (async () => {
-    for await (const event of execution.eventLogs) events.push(event as EngineEvent);
-  })();
-
-  let status: RunStatus;
-  let output: unknown;
-  let error: Run['error'];
-  try {
-    output = await execution.result;
-    status = 'SUCCEEDED';
-  } catch (err) {
-    const root = (err as Error & { cause?: unknown }).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error);
-    status = 'FAILED';
-    error = { name: root.name, cause: root.message };
-  }
-  await logging;
-
+  const { status, output, error, eventLogError } = await execution.done;
   if (harnessErrors.length > 0) throw new Error(harnessErrors.map((e) => e.message).join('\n'));
-  if (status === 'SUCCEEDED') assertCompleteEventLog(events);
+  if (eventLogError) throw new Error(`the engine's event log could not be read: ${eventLogError.message}`);
+  if (status === 'SUCCEEDED') assertCompleteEventLog(execution.events);
 
-  const run = new Run(executionArn, status, output, error, calls, events);
+  const failure = error && { name: error.name, cause: error.message };
+  const run = new Run(execution.executionArn, status, output, failure, calls, execution.events);
   for (const [from, to] of run.transitions()) if (stateNamed(from).Type === 'Choice') observed.add(choiceItem(from, to));
   for (const r of run.retries()) observed.add(retryItem(r.state, r.retrier));
   for (const c of run.catches()) observed.add(catchItem(c.state, c.catcher));

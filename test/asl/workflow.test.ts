@@ -1,5 +1,6 @@
-import { NotifyEntrySchema } from '../../tasks/shared/enrichment';
-import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { NotifyEntrySchema } from '../../contracts/enrichment';
+import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../contracts/envelope';
+import { pushTopicOf } from '../../contracts/push-topic';
 import {
   iotError,
   iotPublished,
@@ -50,7 +51,7 @@ import {
 /*
  * The real state-machines/notification-fanout.asl.json, run in aws-local-stepfunctions with every
  * Task scripted (test/asl/harness.ts). One describe per concern of docs/workflow-contract.md and
- * DESIGN §4; the last one checks that every Choice branch, Catch and Retry of the file was
+ * docs/design.md §4; the last one checks that every Choice branch, Catch and Retry of the file was
  * exercised by the tests above it.
  */
 
@@ -74,7 +75,7 @@ const sortBy = <T>(items: T[], key: (t: T) => string) => [...items].sort((a, b) 
 const inboxUrlsOf = (run: Run, state: 'SendToInbox' | 'RetrySendToInbox' = 'SendToInbox') => run.inputsTo(state).map((i) => i.QueueUrl).sort();
 const pushTopicsOf = (run: Run) => run.inputsTo('PushToDevice').map((i) => i.Topic).sort();
 
-const pushOf = (n: NotificationEnvelope, d: Device) => ({ Topic: `notify/${d.clientId}`, Qos: 1, Payload: JSON.stringify(n) });
+const pushOf = (n: NotificationEnvelope, d: Device) => ({ Topic: pushTopicOf(d.clientId), Qos: 1, Payload: JSON.stringify(n) });
 
 const presenceUnavailable = () => lambdaFunctionError('PresenceUnavailableError', 'PRESENCE table unreadable: ProvisionedThroughputExceededException');
 const recipientsUnavailable = () =>
@@ -162,7 +163,7 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
     expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.QueueUrl)).toEqual(sortBy(page.map((d) => inboxMessage(notification, d.clientId)), (i) => i.QueueUrl));
     for (const d of page) {
       expect(run.devicePath(d.clientId)).toEqual(['DeviceOnline?', 'PushToDevice', 'SendToInbox']);
-      const push = run.callsTo('PushToDevice').find((c) => c.input.Topic === `notify/${d.clientId}`)!;
+      const push = run.callsTo('PushToDevice').find((c) => c.input.Topic === pushTopicOf(d.clientId))!;
       const inbox = run.callsTo('SendToInbox').find((c) => c.input.QueueUrl === inboxUrl(d.clientId))!;
       expect(push.seq).toBeLessThan(inbox.seq);
     }
@@ -183,7 +184,7 @@ describe('DeviceOnline?: push to online devices, inbox message for every device'
     const run = await runWorkflow(batchOf('insert-team'), notifyScripts({ pages: [page], online }));
 
     succeeded(run);
-    expect(pushTopicsOf(run)).toEqual(online.map((c) => `notify/${c}`).sort());
+    expect(pushTopicsOf(run)).toEqual(online.map((c) => pushTopicOf(c)).sort());
     expect(inboxUrlsOf(run)).toEqual(page.map((d) => inboxUrl(d.clientId)).sort());
     expect(run.devicePath(DEVICES.adaPhone.clientId)).toEqual(['DeviceOnline?', 'PushToDevice', 'SendToInbox']);
     expect(run.devicePath(DEVICES.adaLaptop.clientId)).toEqual(['DeviceOnline?', 'SendToInbox']);
@@ -301,7 +302,7 @@ describe('MorePages?: recipients in several pages', () => {
     ]);
     expect(run.inputsTo('CheckPresence').map((i) => i.Payload.devices)).toEqual(pages);
     expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.QueueUrl)).toEqual(sortBy(pages.flat().map((d) => inboxMessage(notification, d.clientId)), (i) => i.QueueUrl));
-    expect(pushTopicsOf(run)).toEqual(online.map((c) => `notify/${c}`).sort());
+    expect(pushTopicsOf(run)).toEqual(online.map((c) => pushTopicOf(c)).sort());
   });
 
   it("finishes a page's fan-out before asking for the next page", async () => {
@@ -391,7 +392,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
     });
 
     succeeded(run);
-    expect(pushTopicsOf(run)).toEqual([`notify/${DEVICES.graceDesktop.clientId}`]);
+    expect(pushTopicsOf(run)).toEqual([pushTopicOf(DEVICES.graceDesktop.clientId)]);
     expect(inboxUrlsOf(run)).toEqual([inboxUrl(DEVICES.adaLaptop.clientId), inboxUrl(DEVICES.graceDesktop.clientId)].sort());
   });
 });
@@ -404,7 +405,7 @@ describe('PushToDevice failure: the inbox message is still sent', () => {
     const run = await runWorkflow(batchOf('insert-direct'), {
       ...notifyScripts({ pages: [page], online: 'all' }),
       PushToDevice: (input) => {
-        if (input.Topic === `notify/${DEVICES.adaLaptop.clientId}`) throw iotError('ForbiddenException', 'Forbidden');
+        if (input.Topic === pushTopicOf(DEVICES.adaLaptop.clientId)) throw iotError('ForbiddenException', 'Forbidden');
         return iotPublished();
       },
     });

@@ -6,7 +6,7 @@ import { AgentApiError, NotAuthorizedError, StoreError, TokenProviderError } fro
 import { canonicalState } from '../../client/fold';
 import { MemoryStorage, type NotificationStore } from '../../client/store';
 import { TokenSource, tokenExpiry } from '../../client/token';
-import { startBroker, type LocalBroker } from '../../local/broker';
+import { startBroker, type LocalBroker } from '../../local/emulators/broker';
 import { fakeAgentApi, tokenExpiringAt, type FakeAgentApi } from './fake-agent-api';
 import { sleep, waitUntil } from './harness';
 import { created, handled } from './notifications';

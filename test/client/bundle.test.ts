@@ -37,11 +37,11 @@ describe('browser bundle (esbuild)', () => {
     expect(inputs.some((i) => i.startsWith('node_modules/mqtt/build/'))).toBe(false);
     expect(inputs.some((i) => i.startsWith('node_modules/ws/'))).toBe(false);
     expect(inputs.some((i) => i.startsWith('node_modules/events/') || i === 'events')).toBe(false);
-    expect(inputs).toContain('tasks/shared/envelope.ts');
+    expect(inputs).toContain('contracts/envelope.ts');
   });
 
   it('carries no AWS SDK: browsers reach AWS through the agent API and the IoT authorizer only', () => {
-    // @aws-crypto/sha256-js (the client id owner hash of tasks/shared/agent-access.ts) brings only @smithy/util-utf8.
+    // @aws-crypto/sha256-js (the client id owner hash of contracts/agent-access.ts) brings only @smithy/util-utf8.
     expect(inputs.filter((i) => /node_modules\/@aws-sdk\//.test(i) || (/node_modules\/@smithy\//.test(i) && !i.startsWith('node_modules/@smithy/util-utf8/')))).toEqual([]);
     expect(inputs).not.toContain('client/inbox.ts');
     expect(inputs).not.toContain('client/claim.ts');

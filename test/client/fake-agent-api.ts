@@ -1,9 +1,9 @@
-import { AGENT_API_ROUTES, type AgentApiRoute } from '../../tasks/shared/agent-access';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import { AGENT_API_ROUTES, type AgentApiRoute } from '../../contracts/agent-access';
+import type { NotificationEnvelope } from '../../contracts/envelope';
 
 /**
  * An in-memory agent API behind a `fetch` function, answering with the shapes of
- * tasks/shared/agent-access.ts: devices, one inbox per device (a message stays until acked), and
+ * contracts/agent-access.ts: devices, one inbox per device (a message stays until acked), and
  * claims. `refuse` makes a route answer an error; `calls` records every request.
  */
 export interface FakeAgentApi {

@@ -14,7 +14,7 @@ import {
   messageKey,
   type InboxState,
 } from '../../client/fold';
-import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { NotificationEnvelopeSchema, type NotificationEnvelope } from '../../contracts/envelope';
 import { created, handled, notificationArb, reorderedWithDuplicatesArb } from './notifications';
 
 const foldSeq = (ns: readonly NotificationEnvelope[], from: InboxState = emptyState) => ns.reduce(fold, from);

@@ -2,18 +2,20 @@ import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/clie
 import { AgentClient, type AgentClientEvents, type AgentClientOptions } from '../../client/agent-client';
 import type { TypedEmitter } from '../../client/emitter';
 import { Inbox } from '../../client/inbox';
-import { startBroker, type LocalBroker } from '../../local/broker';
-import { attachIotLifecycleEvents, type LifecycleAdapter } from '../../local/iot-lifecycle';
-import { listen, type Listening } from '../../local/listen';
-import { LocalSqs } from '../../local/sqs';
-import { inboxQueueName, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { startBroker, type LocalBroker } from '../../local/emulators/broker';
+import { attachIotLifecycleEvents, type LifecycleAdapter } from '../../local/runtime/iot-lifecycle';
+import { listen, type Listening } from '../../local/emulators/listen';
+import { LocalSqs } from '../../local/emulators/sqs';
+import type { NotificationEnvelope } from '../../contracts/envelope';
+import { inboxQueueName, inboxQueueNamePrefixOf } from '../../contracts/naming';
+import { PUSH_TOPIC_PREFIX, pushTopicOf } from '../../contracts/push-topic';
 
 /**
  * A small world for client tests: the local aedes broker (TCP and WebSocket), local SQS with one
  * FIFO inbox per device, presence from the broker's lifecycle events, and a stand-in for the
- * workflow's FanOut: push to online devices, inbox for every device (DESIGN §1).
+ * workflow's FanOut: push to online devices, inbox for every device (docs/design.md §2).
  */
-export const INBOX_PREFIX = 'convo-notify-inbox-';
+export const INBOX_PREFIX = inboxQueueNamePrefixOf('convo-notify');
 const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
 
 export interface World {
@@ -48,7 +50,7 @@ export const startWorld = async (devices: string[]): Promise<World> => {
   const lifecycle = attachIotLifecycleEvents(broker.aedes, (e) => void presence.set(e.clientId, e.eventType), { versionBase: 0 });
   const pushes: World['pushes'] = [];
   const onPublish = (packet: { topic: string; payload: Buffer | string }) => {
-    if (packet.topic.startsWith('notify/')) pushes.push({ topic: packet.topic, payload: packet.payload.toString() });
+    if (packet.topic.startsWith(PUSH_TOPIC_PREFIX)) pushes.push({ topic: packet.topic, payload: packet.payload.toString() });
   };
   broker.aedes.on('publish', onPublish);
   const clients: AgentClient[] = [];
@@ -77,7 +79,7 @@ export const startWorld = async (devices: string[]): Promise<World> => {
     deliver: async (n, clientIds, options = {}) => {
       await lifecycle.idle();
       for (const clientId of clientIds) {
-        if (presence.get(clientId) === 'connected') await broker.publish(`notify/${clientId}`, Buffer.from(JSON.stringify(n)), 1);
+        if (presence.get(clientId) === 'connected') await broker.publish(pushTopicOf(clientId), Buffer.from(JSON.stringify(n)), 1);
         if (options.inbox !== false) await sendToInbox(clientId, n);
       }
     },

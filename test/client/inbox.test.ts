@@ -11,7 +11,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError, InvalidNotificationError } from '../../client/errors';
 import { canonicalState, emptyState, foldAll, isNew, type InboxState } from '../../client/fold';
 import { Inbox, type DrainHandlers, type InboxOptions } from '../../client/inbox';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../../contracts/envelope';
 import { created, handled } from './notifications';
 
 const sqsMock = mockClient(SQSClient);

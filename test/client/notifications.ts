@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { NotificationEnvelopeSchema, notificationIdOf, type NotificationEnvelope, type NotificationKind } from '../../tasks/shared/envelope';
+import { NotificationEnvelopeSchema, notificationIdOf, type NotificationEnvelope, type NotificationKind } from '../../contracts/envelope';
 
 /** Test helpers: valid notification envelopes, by hand and as fast-check arbitraries. */
 

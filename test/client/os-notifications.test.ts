@@ -1,7 +1,7 @@
 import { TypedEmitter } from '../../client/emitter';
 import { emptyState, foldAll, getMessage, type MessageView } from '../../client/fold';
 import { attachOsNotifications, notificationTagOf, requestOsNotifications, type NotificationConstructorLike } from '../../client/os-notifications';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../../contracts/envelope';
 import { created, handled } from './notifications';
 
 /** OS notifications with a stand-in for the browser's `Notification`. */

@@ -2,7 +2,7 @@ import { TASK_ENV } from '../support/task-env';
 import mqtt from 'mqtt';
 import { connect as netConnect, type Socket } from 'node:net';
 import { AgentClient } from '../../client/agent-client';
-import { startBroker, type LocalBroker } from '../../local/broker';
+import { startBroker, type LocalBroker } from '../../local/emulators/broker';
 import {
   attachIotLifecycleEvents,
   lifecycleTopic,
@@ -10,7 +10,7 @@ import {
   type IotPresenceEvent,
   type IotSubscriptionEvent,
   type LifecycleAdapter,
-} from '../../local/iot-lifecycle';
+} from '../../local/runtime/iot-lifecycle';
 import type * as CheckPresence from '../../tasks/check-presence/handler';
 import type * as RecordPresence from '../../tasks/record-presence/handler';
 import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../support/dynalite';
@@ -19,7 +19,7 @@ import { waitFor, waitUntil } from './harness';
 
 /**
  * Presence as the broker sees it: aedes connect/disconnect and subscribe/unsubscribe events → AWS
- * IoT lifecycle events (local/iot-lifecycle.ts) → the real record-presence handler → a PRESENCE
+ * IoT lifecycle events (local/runtime/iot-lifecycle.ts) → the real record-presence handler → a PRESENCE
  * table in dynalite (a DynamoDB implementation, which evaluates the handler's condition
  * expressions) → the real check-presence handler. The client does nothing for presence but
  * connect and subscribe to its push topic.

@@ -7,7 +7,7 @@ import { emptyState, foldAll, type MessageEntry } from '../../client/fold';
 import { IndexedDbStorage } from '../../client/indexeddb-store';
 import { FileStorage } from '../../client/node';
 import { MemoryStorage, type ClientStorage } from '../../client/store';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { NotificationEnvelope } from '../../contracts/envelope';
 import { created, handled } from './notifications';
 
 /**

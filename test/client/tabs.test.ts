@@ -1,7 +1,7 @@
 import type { LockManagerLike } from '../../client/tabs';
 import { SharedAgentDevice, type SharedAgentDeviceOptions, type TabRole } from '../../client/tabs';
 import { MemoryStorage } from '../../client/store';
-import { startBroker, type LocalBroker } from '../../local/broker';
+import { startBroker, type LocalBroker } from '../../local/emulators/broker';
 import { fakeAgentApi, tokenExpiringAt, type FakeAgentApi } from './fake-agent-api';
 import { waitUntil } from './harness';
 import { created, handled } from './notifications';

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { startDashboard, type Dashboard } from '../../local/dashboard/server';
 import { buildGraph, takenTransitions, type AslStates } from '../../local/dashboard/graph';
 import type { DashboardConfig, ExecutionRecord, ExecutionSummary, PostMessageResponse } from '../../local/dashboard/types';
-import { startLocalStack, type LocalStack } from '../../local/stack';
+import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
 
 describe('dashboard API', () => {
   let stack: LocalStack;

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startDashboard, type Dashboard } from '../../local/dashboard/server';
-import { startLocalStack, type LocalStack } from '../../local/stack';
+import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
 
 /**
  * The dashboard in a real Chromium: the page runs the AgentCRM client library itself (MQTT over

@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { allEdges, allStateNames, buildGraph, describeRule, edgeKey, takenTransitions, type AslStates, type Graph } from '../../local/dashboard/graph';
-import { DEFINITION_PATH } from '../../local/workflow-runner';
+import { readDefinitionText } from '../../state-machines/workflows';
 
-const definition = JSON.parse(readFileSync(DEFINITION_PATH, 'utf8')) as AslStates;
+const definition = JSON.parse(readDefinitionText()) as AslStates;
 
 const edge = (graph: Graph, from: string, to: string) => allEdges(graph).find((e) => e.from === from && e.to === to);
 

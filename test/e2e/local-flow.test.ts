@@ -2,9 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { AgentClient } from '../../client';
-import { DEMO_DATA, generatedData } from '../../local/seed';
-import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/stack';
-import { notificationIdOf, type NotificationEnvelope } from '../../tasks/shared/envelope';
+import { DEMO_DATA, generatedData } from '../../local/runtime/seed';
+import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
+import { notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
 
 /**
  * The whole flow on the local runtime: writes to CONVO_HISTORY, the real Pipe filter, the real

@@ -1,10 +1,10 @@
 import { DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
-import type { DynamoDbStreamRecord } from '../../local/dynamodb';
-import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/stack';
-import type { QuarantineEntry } from '../../tasks/shared/enrichment';
-import { PREVIEW_LENGTH, notificationIdOf, type NotificationEnvelope } from '../../tasks/shared/envelope';
-import { AWS_LIMITS } from '../../tasks/shared/limits';
+import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
+import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
+import type { QuarantineEntry } from '../../contracts/enrichment';
+import { PREVIEW_LENGTH, notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
+import { AWS_LIMITS } from '../../contracts/limits';
 
 /**
  * The ways a notification used to be lost, each on the whole local runtime (real pipe filter and

@@ -1,6 +1,6 @@
-import type { PipeDeadLetter } from '../../local/pipe';
-import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack';
-import type { NotificationEnvelope } from '../../tasks/shared/envelope';
+import type { PipeDeadLetter } from '../../local/runtime/pipe';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/runtime/stack';
+import type { NotificationEnvelope } from '../../contracts/envelope';
 
 /**
  * The whole local flow while the SQS endpoint is down for a few seconds: every workflow path ends

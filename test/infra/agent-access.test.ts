@@ -8,7 +8,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { readConfigFrom } from '../../infra/config';
 import { CLAIM_ATTRIBUTES } from '../../infra/constructs/agent-api';
 import { SCHEMA_SQL } from '../../sql/schema';
-import { AGENT_API_ROUTES } from '../../tasks/shared/agent-access';
+import { AGENT_API_ROUTES } from '../../contracts/agent-access';
 import { asArray, identityStatements, logicalId, nagFindings, roleStatements, synthesize, type Synthesized } from './support/synth';
 
 const ISSUER = 'https://login.crm.example.com/';
@@ -70,7 +70,7 @@ describe('AgentApi', () => {
     });
   });
 
-  it('routes every path of tasks/shared/agent-access.ts to the API Lambda, each behind the JWT authorizer', () => {
+  it('routes every path of contracts/agent-access.ts to the API Lambda, each behind the JWT authorizer', () => {
     const routes = Object.values(created.template.findResources('AWS::ApiGatewayV2::Route')).map((r) => r.Properties);
     expect(routes.map((r) => r.RouteKey).sort()).toEqual(Object.values(AGENT_API_ROUTES).map((r) => `${r.method} ${r.path}`).sort());
     const authorizer = idIn(created, 'AWS::ApiGatewayV2::Authorizer', 'AgentApiHttpApiAgentJwt');

@@ -6,12 +6,14 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
-import { pipeFilterCriteria } from '../../infra/pipe-filter';
-import { ENRICHMENT_INPUT_TEMPLATE } from '../../tasks/shared/enrichment';
+import { pipeFilterCriteria } from '../../contracts/pipe-filter';
+import { ENRICHMENT_INPUT_TEMPLATE } from '../../contracts/enrichment';
+import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
 import {
-  DEFINITION_SUBSTITUTION_KEYS,
   NOTIFICATION_FANOUT_ASL,
-} from '../../infra/constructs/notification-workflow';
+  NOTIFICATION_FANOUT_SUBSTITUTION_KEYS,
+  placeholdersIn,
+} from '../../state-machines/workflows';
 import {
   acknowledgments,
   asArray,
@@ -67,7 +69,7 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('filters with the patterns of infra/pipe-filter.ts, one Filters entry per pattern (ORed)', () => {
+  it('filters with the patterns of contracts/pipe-filter.ts, one Filters entry per pattern (ORed)', () => {
     const filters = pipe().SourceParameters.FilterCriteria.Filters as { Pattern: string }[];
     expect(filters.map((f) => JSON.parse(f.Pattern))).toEqual(
       pipeFilterCriteria().filters.map((f) => JSON.parse(f.pattern)),
@@ -110,7 +112,7 @@ describe('StreamPipe', () => {
     });
   });
 
-  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of tasks/shared/enrichment.ts', () => {
+  it('normalizes every batch with NormalizeBatch as its enrichment, through the input template of contracts/enrichment.ts', () => {
     s.template.hasResourceProperties('AWS::Pipes::Pipe', {
       Enrichment: arnOf(id('AWS::Lambda::Function', 'TasksNormalizeBatchFunction')),
       EnrichmentParameters: { InputTemplate: ENRICHMENT_INPUT_TEMPLATE },
@@ -166,7 +168,7 @@ describe('NotificationWorkflow', () => {
   const stateMachine = () =>
     Object.values(s.template.findResources('AWS::StepFunctions::StateMachine'))[0].Properties;
   const aslText = readFileSync(NOTIFICATION_FANOUT_ASL, 'utf8');
-  const placeholders = [...new Set([...aslText.matchAll(/\$\{([^}]+)\}/g)].map((m) => m[1]))].sort();
+  const placeholders = placeholdersIn(aslText).sort();
 
   it('is an Express state machine logging ALL events with execution data, and traced', () => {
     s.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
@@ -198,7 +200,7 @@ describe('NotificationWorkflow', () => {
   it('substitutes every placeholder of the ASL file, and nothing else', () => {
     expect(placeholders.length).toBeGreaterThan(0);
     expect(Object.keys(stateMachine().DefinitionSubstitutions).sort()).toEqual(placeholders);
-    expect([...DEFINITION_SUBSTITUTION_KEYS].sort()).toEqual(placeholders);
+    expect([...NOTIFICATION_FANOUT_SUBSTITUTION_KEYS].sort()).toEqual(placeholders);
   });
 
   it('substitutes exactly the placeholders documented in docs/workflow-contract.md', () => {
@@ -231,6 +233,7 @@ describe('NotificationWorkflow', () => {
       },
       InboxQueueNamePrefix: 'convo-notify-inbox-',
       InboxRetentionSeconds: '345600',
+      PushTopicPrefix: PUSH_TOPIC_PREFIX,
     });
   });
 
@@ -551,7 +554,7 @@ describe('tables', () => {
     });
   });
 
-  it('creates PRESENCE keyed by clientId, on demand, with the expiresAt TTL record-presence sets', () => {
+  it('creates PRESENCE keyed by clientId, on demand, with the expiresAt TTL record-presence sets', async () => {
     s.template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
       BillingMode: 'PAY_PER_REQUEST',
@@ -559,7 +562,13 @@ describe('tables', () => {
       SSESpecification: { SSEEnabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     });
-    expect(readFileSync(join(REPO_ROOT, 'tasks', 'record-presence', 'handler.ts'), 'utf8')).toContain("'#expiresAt': 'expiresAt'");
+    // The attribute record-presence puts a disconnected client's expiry in, from the very UpdateItem it sends.
+    process.env.PRESENCE_TABLE_NAME ??= 'PRESENCE';
+    const { presenceUpdate } = await import('../../tasks/record-presence/handler');
+    const disconnect = { clientId: 'dev-1', eventType: 'disconnected', timestamp: 1_741_086_600_000, versionNumber: 1, sessionIdentifier: 'session-1' } as const;
+    const update = presenceUpdate(disconnect, 'PRESENCE', new Date(disconnect.timestamp));
+    expect(update.UpdateExpression).toContain('#expiresAt = :expiresAt');
+    expect(update.ExpressionAttributeNames?.['#expiresAt']).toBe('expiresAt');
   });
 });
 

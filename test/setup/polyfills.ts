@@ -1,4 +1,4 @@
-import '../../local/promise-with-resolvers';
+import '../../local/runtime/promise-with-resolvers';
 
 // Tests must never reach real AWS: a Task left without an override would call real Lambda.
 process.env.AWS_REGION ??= 'us-east-1';

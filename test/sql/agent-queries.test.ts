@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toPositional } from '../../local/data-api/named-params';
+import { toPositional } from '../../local/emulators/data-api/named-params';
 import { AGENT_QUERIES } from '../../sql/agent-queries';
 import { SCHEMA_SQL, schemaStatements } from '../../sql/schema';
 import { startPglite, type PgliteHandle } from '../support/pglite';

@@ -1,5 +1,5 @@
 import type { SqlParameter } from '@aws-sdk/client-rds-data';
-import { NamedParameterError, fieldValue, toPositional } from '../../local/data-api/named-params';
+import { NamedParameterError, fieldValue, toPositional } from '../../local/emulators/data-api/named-params';
 import recipientsDirectFile from '../../sql/recipients-direct.sql';
 import { RECIPIENT_QUERIES } from '../../sql/queries';
 

@@ -3,9 +3,9 @@ import { ExecuteStatementCommand, RDSDataClient, type ExecuteStatementCommandInp
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toPositional } from '../../local/data-api/named-params';
+import { toPositional } from '../../local/emulators/data-api/named-params';
 import { handler } from '../../tasks/resolve-recipients/handler';
-import type { Audience, Device } from '../../tasks/shared/envelope';
+import type { Audience, Device } from '../../contracts/envelope';
 import { captureLogs } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';
 

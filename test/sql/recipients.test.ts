@@ -3,10 +3,10 @@ import { ExecuteStatementCommand, RDSDataClient, type ExecuteStatementCommandInp
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { toPositional } from '../../local/data-api/named-params';
+import { toPositional } from '../../local/emulators/data-api/named-params';
 import { COMMON_RECIPIENT_PARAMETERS, RECIPIENT_QUERIES } from '../../sql/queries';
 import { handler, recipientsStatement } from '../../tasks/resolve-recipients/handler';
-import type { Audience, Device, Topic } from '../../tasks/shared/envelope';
+import type { Audience, Device, Topic } from '../../contracts/envelope';
 import { captureLogs } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';
 

@@ -4,7 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWTPayload, type KeyLike } fr
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toPositional } from '../../local/data-api/named-params';
+import { toPositional } from '../../local/emulators/data-api/named-params';
 import type { PgliteHandle } from './pglite';
 
 // dynalite ships no type declarations.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { LifecycleEvent, SubscriptionEvent } from '../../tasks/record-presence/handler';
-import { pushTopicOf } from '../../tasks/shared/push-topic';
+import { pushTopicOf } from '../../contracts/push-topic';
 
 /**
  * Realistic histories of AWS IoT lifecycle events for one client id, as the broker produces them

@@ -1,7 +1,8 @@
+import { pushTopicOf } from '../../contracts/push-topic';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
-import { CLIENT_ID_PATTERN, clientIdProblem } from '../../tasks/shared/envelope';
-import { CLIENT_ID_LENGTH, iotPrincipalIdOf, isClientIdOf, issueClientId, notifyTopicOf, ownerHashOf, parseClientId } from '../../tasks/shared/agent-access';
+import { CLIENT_ID_PATTERN, clientIdProblem } from '../../contracts/naming';
+import { CLIENT_ID_LENGTH, iotPrincipalIdOf, isClientIdOf, issueClientId, ownerHashOf, parseClientId } from '../../contracts/agent-access';
 
 /** The client id format the register route issues and the IoT authorizer checks without a database. */
 
@@ -28,7 +29,7 @@ describe('agent-access: client ids', () => {
     expect(id).toHaveLength(CLIENT_ID_LENGTH);
     expect(id).toMatch(CLIENT_ID_PATTERN);
     expect(clientIdProblem(id, `${'p'.repeat(32)}-inbox-`)).toBeUndefined();
-    expect(notifyTopicOf(id)).toBe(`notify/${id}`);
+    expect(pushTopicOf(id)).toBe(`notify/${id}`);
     expect(iotPrincipalIdOf(id)).toMatch(/^[a-zA-Z0-9]{1,128}$/);
   });
 

@@ -5,9 +5,9 @@ import { DeleteMessageBatchCommand, DeleteQueueCommand, QueueDoesNotExist, Recei
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
-import { convoHistoryTableInput } from '../../local/dynamodb';
+import { convoHistoryTableInput } from '../../local/emulators/dynamodb';
 import { SCHEMA_SQL } from '../../sql/schema';
-import { AGENT_API_ROUTES, INBOX_WAIT_SECONDS, MAX_ACTIVE_DEVICES_PER_AGENT, isClientIdOf, issueClientId, type AgentApiRoute } from '../../tasks/shared/agent-access';
+import { AGENT_API_ROUTES, INBOX_WAIT_SECONDS, MAX_ACTIVE_DEVICES_PER_AGENT, isClientIdOf, issueClientId, type AgentApiRoute } from '../../contracts/agent-access';
 import { AUDIENCE, dataApiOnPglite, presenceTableInput, startDynaliteTables, startTestIssuer, type LocalTables, type TestIssuer } from '../support/agent-access';
 import { captureLogs } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';

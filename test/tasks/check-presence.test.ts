@@ -9,7 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-jest';
 import { BATCH_GET_MAX_KEYS, MAX_BATCH_ATTEMPTS, handler } from '../../tasks/check-presence/handler';
-import type { Device } from '../../tasks/shared/envelope';
+import type { Device } from '../../contracts/envelope';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../../tasks/shared/errors';
 import { subscriptionsToAttribute } from '../../tasks/shared/presence';
 import { captureLogs } from '../support/logs';

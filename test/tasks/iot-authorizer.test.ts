@@ -1,6 +1,6 @@
 import '../support/task-env';
 import type { IoTCustomAuthorizerEvent } from 'aws-lambda';
-import { IOT_SESSION_MAX_SECONDS, issueClientId } from '../../tasks/shared/agent-access';
+import { IOT_SESSION_MAX_SECONDS, issueClientId } from '../../contracts/agent-access';
 import type { IoTAuthorizerResponse } from '../../tasks/iot-authorizer/handler';
 import { AUDIENCE, startTestIssuer, type TestIssuer } from '../support/agent-access';
 import { captureLogs, type LogEntry } from '../support/logs';

@@ -9,10 +9,10 @@ import {
   type BatchEntry,
   type NotifyEntry,
   type QuarantineEntry,
-} from '../../tasks/shared/enrichment';
-import { FIELD_LIMITS, NotificationEnvelopeSchema, PREVIEW_LENGTH, notificationIdOf } from '../../tasks/shared/envelope';
-import { AWS_LIMITS, payloadBytes } from '../../tasks/shared/limits';
-import { previewOf } from '../../tasks/shared/preview';
+} from '../../contracts/enrichment';
+import { FIELD_LIMITS, NotificationEnvelopeSchema, PREVIEW_LENGTH, notificationIdOf } from '../../contracts/envelope';
+import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
+import { previewOf } from '../../contracts/preview';
 import { handler } from '../../tasks/normalize-batch/handler';
 import { fixture } from '../support/fixtures';
 import { captureLogs } from '../support/logs';
@@ -52,7 +52,7 @@ afterEach(() => {
 
 describe('normalize-batch: notifications from valid records', () => {
   it('turns an INSERT with an assigned agent into a message.created envelope on the direct topic', async () => {
-    const out = await accepted(stream('insert-direct'));
+    const out = await accepted(stream('insert-direct-agent-and-team'));
     expect(out).toEqual({
       notification: {
         notificationId: 'conv-7f3a/msg-01J9Z6T4Q8#created',
@@ -82,7 +82,7 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('routes to the team topic when the assigned agent is DynamoDB NULL and a team is set', async () => {
-    const out = await accepted(stream('insert-team'));
+    const out = await accepted(stream('insert-team-agent-null'));
     expect(out.notification.topic).toBe('team');
     expect(out.audience).toEqual({ topic: 'team', tenantId: 'tenant-acme', senderId: 'cust-4411', senderType: 'customer', teamId: 'team-support' });
   });
@@ -100,7 +100,7 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('turns a MODIFY that newly sets handledBy into a message.handled envelope with handledBy and handledAt', async () => {
-    const out = await accepted(stream('modify-handled'));
+    const out = await accepted(stream('modify-handled-direct-agent-and-team'));
     expect(out.notification).toMatchObject({
       notificationId: 'conv-7f3a/msg-01J9Z6T4Q8#handled',
       kind: 'message.handled',
@@ -112,14 +112,14 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('treats handledBy changing from DynamoDB NULL to a value as newly handled', async () => {
-    const record = stream('modify-handled');
+    const record = stream('modify-handled-direct-agent-and-team');
     record.dynamodb.OldImage = { ...record.dynamodb.OldImage, handledBy: { NULL: true } };
     const out = await accepted(record);
     expect(out.notification.kind).toBe('message.handled');
   });
 
   it('turns an INSERT that is already handled into a message.handled envelope, never a NEW one', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, handledBy: { S: 'bot-faq' }, handledAt: { S: '2025-03-04T10:15:31.000Z' } };
     const out = await accepted(record);
     expect(out.notification).toMatchObject({
@@ -131,8 +131,8 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('gives the same messageId in two conversations two identities and two deduplication ids', async () => {
-    const first = stream('insert-direct');
-    const second = stream('insert-direct');
+    const first = stream('insert-direct-agent-and-team');
+    const second = stream('insert-direct-agent-and-team');
     second.dynamodb.NewImage = { ...second.dynamodb.NewImage, conversationId: { S: 'conv-other' } };
     const [a, b] = (await handler([templated(first), templated(second)])) as NotifyEntry[];
     expect(a.notification.notificationId).toBe('conv-7f3a/msg-01J9Z6T4Q8#created');
@@ -141,9 +141,9 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('keeps the deduplication id of a redelivered record and changes it when the message is written again with a new createdAt', async () => {
-    const once = await accepted(stream('insert-direct'));
-    const again = await accepted(stream('insert-direct'));
-    const rewritten = stream('insert-direct');
+    const once = await accepted(stream('insert-direct-agent-and-team'));
+    const again = await accepted(stream('insert-direct-agent-and-team'));
+    const rewritten = stream('insert-direct-agent-and-team');
     rewritten.dynamodb.NewImage = { ...rewritten.dynamodb.NewImage, createdAt: { S: '2025-03-04T11:00:00.000Z' } };
     expect(again.notification.deduplicationId).toBe(once.notification.deduplicationId);
     expect((await accepted(rewritten)).notification.deduplicationId).not.toBe(once.notification.deduplicationId);
@@ -157,7 +157,7 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('delivers a 400 KB body as its 200-character preview', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, body: { S: 'b'.repeat(AWS_LIMITS.dynamodbItemBytes - 1_000) } };
     const out = await accepted(record);
     expect(out.notification.preview).toBe('b'.repeat(PREVIEW_LENGTH));
@@ -165,13 +165,13 @@ describe('normalize-batch: notifications from valid records', () => {
   });
 
   it('accepts an empty body (an attachment-only message) with an empty preview', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, body: { S: '' } };
     expect((await accepted(record)).notification.preview).toBe('');
   });
 
   it('cuts the preview to the first 200 characters of the body', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     const body = 'x'.repeat(150) + 'y'.repeat(100);
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, body: { S: body } };
     expect((await accepted(record)).notification.preview).toBe(body.slice(0, PREVIEW_LENGTH));
@@ -179,7 +179,7 @@ describe('normalize-batch: notifications from valid records', () => {
 
   it('logs each normalized record with its notification id', async () => {
     const logs = captureLogs();
-    await accepted(stream('insert-direct'));
+    await accepted(stream('insert-direct-agent-and-team'));
     expect(logs).toContainEqual(expect.objectContaining({ level: 'INFO', message: 'record normalized', notificationId: 'conv-7f3a/msg-01J9Z6T4Q8#created' }));
   });
 });
@@ -197,7 +197,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
   });
 
   it('rejects a MODIFY that edits the body without handling the message', async () => {
-    expect((await rejection(stream('modify-body-edit'))).field).toBe('NewImage.handledBy');
+    expect((await rejection(stream('modify-body-edited'))).field).toBe('NewImage.handledBy');
   });
 
   it('rejects a MODIFY of a message that was already handled (handledBy changed hands)', async () => {
@@ -213,7 +213,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
     ['handledBy', FIELD_LIMITS.agentId],
     ['conversationId', FIELD_LIMITS.conversationId],
   ])('quarantines an item whose %s is over its bound, naming the field', async (attribute, limit) => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, [attribute]: { S: 'x'.repeat(limit + 1) } };
     const quarantine = await rejection(record);
     expect(quarantine.field).toBe(`NewImage.${attribute}`);
@@ -221,7 +221,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
   });
 
   it('quarantines a 300 KB tenantId with a bounded excerpt of the record', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, tenantId: { S: 't'.repeat(300 * 1024) } };
     const quarantine = await rejection(record);
     expect(quarantine.field).toBe('NewImage.tenantId');
@@ -231,13 +231,13 @@ describe('normalize-batch: records that become quarantine entries naming the fie
   });
 
   it('rejects a MODIFY without OldImage, which cannot be told from an edit', async () => {
-    const record = stream('modify-handled');
+    const record = stream('modify-handled-direct-agent-and-team');
     delete record.dynamodb.OldImage;
     expect((await rejection(record)).field).toBe('OldImage');
   });
 
   it('rejects a record without NewImage', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     delete record.dynamodb.NewImage;
     expect((await rejection(record)).field).toBe('NewImage');
   });
@@ -261,19 +261,19 @@ describe('normalize-batch: records that become quarantine entries naming the fie
     ['conversationId', { S: 'conv with spaces' }],
     ['messageId', { S: 'm'.repeat(FIELD_LIMITS.messageId + 1) }],
   ])('rejects %s = %j', async (attribute, value) => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, [attribute]: value };
     expect((await rejection(record)).field).toBe(`NewImage.${attribute}`);
   });
 
   it('names a known attribute that is not a DynamoDB attribute value at all', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = { ...record.dynamodb.NewImage, body: { X: 'no such type' } };
     expect((await rejection(record)).field).toBe('NewImage.body');
   });
 
   it('lists every problem in the message while naming the first one as the field', async () => {
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     const image = { ...record.dynamodb.NewImage };
     delete image.tenantId;
     delete image.channel;
@@ -284,7 +284,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
   });
 
   it('rejects a record without a sequence number', async () => {
-    const record = stream('insert-direct') as Rec & { dynamodb: { SequenceNumber?: string } };
+    const record = stream('insert-direct-agent-and-team') as Rec & { dynamodb: { SequenceNumber?: string } };
     delete record.dynamodb.SequenceNumber;
     expect((await rejection(record)).field).toBe('SequenceNumber');
   });
@@ -294,7 +294,7 @@ describe('normalize-batch: records that become quarantine entries naming the fie
   });
 
   it('rejects both records of the AWS EventBridge Pipes DynamoDB sample event, which are not CONVO_HISTORY items', async () => {
-    const [insert, modify] = fixture<unknown[]>('stream', 'aws-docs-sample');
+    const [insert, modify] = fixture<unknown[]>('stream', 'aws-docs-pipes-sample');
     expect((await rejection(insert)).field).toBe('NewImage.conversationId');
     // Its old image has no conversationId, so it reads as a record without an old image.
     expect((await rejection(modify)).field).toBe('OldImage');
@@ -311,12 +311,12 @@ describe('normalize-batch: records that become quarantine entries naming the fie
 
 describe('normalize-batch: batches', () => {
   it('answers one entry per record, in order, mixing notifications and quarantine entries', async () => {
-    const entries = await handler([templated(stream('insert-direct')), templated(stream('remove')), templated(stream('modify-handled'))]);
+    const entries = await handler([templated(stream('insert-direct-agent-and-team')), templated(stream('remove')), templated(stream('modify-handled-direct-agent-and-team'))]);
     expect(entries.map((e) => ('notification' in e ? e.notification.kind : 'quarantine'))).toEqual(['message.created', 'quarantine', 'message.handled']);
   });
 
   it('quarantines every record of a batch where every record is invalid, and throws nothing', async () => {
-    const batch = [templated(stream('remove')), templated(stream('modify-body-edit')), 'garbage', null, 42, templated(stream('insert-missing-createdAt'))];
+    const batch = [templated(stream('remove')), templated(stream('modify-body-edited')), 'garbage', null, 42, templated(stream('insert-missing-createdAt'))];
     const entries = await handler(batch);
     expect(entries).toHaveLength(batch.length);
     expect(entries.every((e) => 'quarantine' in e)).toBe(true);
@@ -329,7 +329,7 @@ describe('normalize-batch: batches', () => {
   it('keeps every entry within MAX_ENTRY_BYTES even when every field is at its bound with the costliest characters', async () => {
     // Control characters cost six bytes of JSON each (\u0001); ids must be printable ASCII, where '"' costs two.
     const wide = (n: number) => '\u0001'.repeat(n);
-    const record = stream('insert-direct');
+    const record = stream('insert-direct-agent-and-team');
     record.dynamodb.NewImage = {
       ...record.dynamodb.NewImage,
       conversationId: { S: '"'.repeat(FIELD_LIMITS.conversationId) },

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type * as CheckPresence from '../../tasks/check-presence/handler';
 import type * as RecordPresence from '../../tasks/record-presence/handler';
 import type { LifecycleEvent, StoredPresence, SubscriptionEvent } from '../../tasks/record-presence/handler';
-import { pushTopicOf } from '../../tasks/shared/push-topic';
+import { pushTopicOf } from '../../contracts/push-topic';
 import { importWithDynamoDbEndpoint, startPresenceTable, type LocalPresenceTable } from '../support/dynalite';
 import { fixture } from '../support/fixtures';
 import { deliveryArb, presenceDeliveryArb } from '../support/lifecycle-history';

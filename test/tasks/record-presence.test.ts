@@ -30,7 +30,7 @@ import {
 } from '../../tasks/record-presence/handler';
 import { InvalidPresenceEventError } from '../../tasks/shared/errors';
 import { isOnline, subscriptionsToAttribute, type SessionSubscriptions } from '../../tasks/shared/presence';
-import { pushTopicOf } from '../../tasks/shared/push-topic';
+import { pushTopicOf } from '../../contracts/push-topic';
 import { fixture } from '../support/fixtures';
 import { deliveryArb, presenceDeliveryArb } from '../support/lifecycle-history';
 import { captureLogs } from '../support/logs';

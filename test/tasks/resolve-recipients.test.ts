@@ -15,7 +15,7 @@ import 'aws-sdk-client-mock-jest';
 import { RECIPIENTS_DIRECT_SQL, RECIPIENTS_SENDER_SQL, RECIPIENTS_TEAM_SQL } from '../../sql/queries';
 import { decodeCursor, encodeCursor } from '../../tasks/resolve-recipients/cursor';
 import { UnexpectedRecipientsResultError, handler, isTransientDataApiError } from '../../tasks/resolve-recipients/handler';
-import type { Audience } from '../../tasks/shared/envelope';
+import type { Audience } from '../../contracts/envelope';
 import { ConfigurationError, InvalidTaskInputError, RecipientsUnavailableError } from '../../tasks/shared/errors';
 import { captureLogs } from '../support/logs';
 

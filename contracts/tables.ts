@@ -1,0 +1,26 @@
+/**
+ * Key and attribute names of the two DynamoDB tables, for every part that creates, reads or writes
+ * them: the CDK constructs and the local runtime create the tables with these keys, the task
+ * Lambdas and the client's claim address items by them.
+ */
+
+/** The chat product's message table, whose stream feeds the pipe (docs/design.md §3). */
+export const CONVO_HISTORY_TABLE = {
+  partitionKey: 'conversationId',
+  sortKey: 'messageId',
+  /**
+   * What a claim writes: the agent who answered and when. The first write of `handledBy` is what
+   * the pipe filter lets through as the `message.handled` notification.
+   */
+  claim: { handledBy: 'handledBy', handledAt: 'handledAt' },
+} as const;
+
+/** Who is connected and subscribed, kept by record-presence and read by check-presence (docs/design.md §3). */
+export const PRESENCE_TABLE = {
+  partitionKey: 'clientId',
+  /**
+   * Epoch seconds after which DynamoDB may delete the item: the table's TTL attribute, which
+   * record-presence sets for disconnected clients.
+   */
+  timeToLiveAttribute: 'expiresAt',
+} as const;

@@ -1,5 +1,5 @@
 /**
- * Key and attribute names of the two DynamoDB tables, for every part that creates, reads or writes
+ * Key and attribute names of the DynamoDB tables, for every part that creates, reads or writes
  * them: the CDK constructs and the local runtime create the tables with these keys, the task
  * Lambdas and the client's claim address items by them.
  */
@@ -23,4 +23,20 @@ export const PRESENCE_TABLE = {
    * record-presence sets for disconnected clients.
    */
   timeToLiveAttribute: 'expiresAt',
+} as const;
+
+/**
+ * The devices the agent API has registered, by client id (docs/access.md "Device registry"):
+ * written by the register route after the Aurora insert, deleted by unregister and by the
+ * stale-device sweep, read by record-presence, which ignores lifecycle events of any other
+ * client id without a round trip to Aurora (which may be paused).
+ */
+export const DEVICE_REGISTRY_TABLE = {
+  partitionKey: 'clientId',
+  attributes: {
+    /** The agent the device was registered to. */
+    agentId: 'agentId',
+    /** When it was registered: ISO-8601 UTC, the `registered_at` of its `devices` row. */
+    registeredAt: 'registeredAt',
+  },
 } as const;

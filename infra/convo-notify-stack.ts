@@ -5,6 +5,7 @@ import { AgentApi } from './constructs/agent-api';
 import { AgentIdentity } from './constructs/agent-identity';
 import { ConvoHistoryTable } from './constructs/convo-history-table';
 import { DeviceLifecycle } from './constructs/device-lifecycle';
+import { DeviceRegistry } from './constructs/device-registry';
 import { Inboxes } from './constructs/inboxes';
 import { NotificationTopics } from './constructs/notification-topics';
 import { NotificationWorkflow } from './constructs/notification-workflow';
@@ -35,6 +36,7 @@ export class ConvoNotifyStack extends Stack {
   public readonly inboxes: Inboxes;
   public readonly topics: NotificationTopics;
   public readonly database: RecipientsDatabase;
+  public readonly registry: DeviceRegistry;
   public readonly presence: Presence;
   public readonly tasks: WorkflowTasks;
   public readonly workflow: NotificationWorkflow;
@@ -70,7 +72,8 @@ export class ConvoNotifyStack extends Stack {
       existing: config.existingDatabase,
     });
 
-    this.presence = new Presence(this, 'Presence', { prefix: config.prefix });
+    this.registry = new DeviceRegistry(this, 'DeviceRegistry');
+    this.presence = new Presence(this, 'Presence', { prefix: config.prefix, registry: this.registry });
 
     this.tasks = new WorkflowTasks(this, 'Tasks', {
       database: this.database,
@@ -111,6 +114,7 @@ export class ConvoNotifyStack extends Stack {
       inboxes: this.inboxes,
       convoHistoryTable: this.convoHistory.table,
       presenceTable: this.presence.table,
+      registry: this.registry,
       reservedConcurrency: config.agentApiConcurrency,
       throttle: { rateLimit: config.agentApiRateLimit, burstLimit: config.agentApiBurstLimit },
       corsOrigins: config.agentApiCorsOrigins,
@@ -124,6 +128,7 @@ export class ConvoNotifyStack extends Stack {
 
     this.deviceLifecycle = new DeviceLifecycle(this, 'DeviceLifecycle', {
       database: this.database,
+      registry: this.registry,
       staleDeviceDays: config.staleDeviceDays,
     });
 
@@ -154,6 +159,7 @@ export class ConvoNotifyStack extends Stack {
     output('TeamTopicArn', this.topics.topics.team.topicArn, 'messages for a team');
     output('SenderTopicArn', this.topics.topics.sender.topicArn, 'messages for the agents subscribed to the sender');
     output('PresenceTableName', this.presence.table.tableName, 'clientId to connected / disconnected');
+    output('DeviceRegistryTableName', this.registry.table.tableName, 'registered client ids (agentId, registeredAt), written by the agent API, read by record-presence');
     output('PresenceRuleErrorQueueUrl', this.presence.ruleErrorQueue.queueUrl, 'lifecycle events record-presence could not take');
     output('PresenceFailureQueueUrl', this.presence.failureQueue.queueUrl, 'record-presence invocations that failed after retries (Lambda invocation records)');
     output('AgentDevicePolicyName', this.presence.devicePolicy.ref, 'IoT policy to attach to AgentCRM device certificates');

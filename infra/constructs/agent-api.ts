@@ -10,6 +10,7 @@ import { Construct } from 'constructs';
 import { LOG_RETENTION } from './retention';
 import { AGENT_API_ROUTES } from '../../contracts/agent-access';
 import type { AgentIdentity } from './agent-identity';
+import type { DeviceRegistry } from './device-registry';
 import type { Inboxes } from './inboxes';
 import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
@@ -48,6 +49,8 @@ export interface AgentApiProps {
   readonly convoHistoryTable: dynamodb.ITable;
   /** PRESENCE, whose item of an unregistered device is removed. */
   readonly presenceTable: dynamodb.ITable;
+  /** The device registry: a register puts the device's item, an unregister deletes it. */
+  readonly registry: DeviceRegistry;
   /**
    * Reserved concurrency of the API Lambda, so agent traffic never starves the pipeline's Lambdas.
    *
@@ -98,6 +101,7 @@ export class AgentApi extends Construct {
         INBOX_QUEUE_URL_PREFIX: props.inboxes.inboxQueueUrlPrefix,
         CONVO_HISTORY_TABLE_NAME: props.convoHistoryTable.tableName,
         PRESENCE_TABLE_NAME: props.presenceTable.tableName,
+        DEVICE_REGISTRY_TABLE_NAME: props.registry.table.tableName,
       },
     });
     const role = this.function.role;
@@ -147,6 +151,7 @@ export class AgentApi extends Construct {
         resources: [props.presenceTable.tableArn],
       }),
     );
+    props.registry.grantRegistration(role);
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::${inboxPatternForNag(props.inboxes.inboxQueueNamePrefix)}]`,
       reason:

@@ -3,6 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { DeviceRegistry } from './device-registry';
 import { secureQueue } from './inboxes';
 import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
@@ -10,6 +11,8 @@ import { TaskFunction } from './task-function';
 export interface DeviceLifecycleProps {
   /** Where devices live. */
   readonly database: RecipientsDatabase;
+  /** The device registry, whose items of the deactivated devices the sweep deletes. */
+  readonly registry: DeviceRegistry;
   /**
    * Devices not seen (registered, or inbox drained) for this many days are deactivated.
    *
@@ -25,7 +28,8 @@ export interface DeviceLifecycleProps {
 }
 
 /**
- * The daily stale-device sweep (`tasks/deactivate-devices`): an EventBridge rule invokes it with two
+ * The daily stale-device sweep (`tasks/deactivate-devices`), which also deletes the device registry
+ * items of the devices it deactivates: an EventBridge rule invokes it with two
  * retries (Aurora may be paused and resuming) and a dead-letter queue for invocations that still fail.
  */
 export class DeviceLifecycle extends Construct {
@@ -44,9 +48,11 @@ export class DeviceLifecycle extends Construct {
         DB_SECRET_ARN: props.database.secretArn,
         DB_NAME: props.database.databaseName,
         STALE_DEVICE_DAYS: String(props.staleDeviceDays ?? 30),
+        DEVICE_REGISTRY_TABLE_NAME: props.registry.table.tableName,
       },
     });
     props.database.grantQuery(this.function.role);
+    props.registry.grantRemoval(this.function.role);
 
     this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', Duration.days(14));
     Validations.of(this.deadLetterQueue).acknowledge({

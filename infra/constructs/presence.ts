@@ -7,6 +7,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
 import { PRESENCE_TABLE } from '../../contracts/tables';
+import type { DeviceRegistry } from './device-registry';
 import { secureQueue } from './inboxes';
 import { HOLDING_QUEUE_RETENTION } from './retention';
 import { TaskFunction } from './task-function';
@@ -38,6 +39,8 @@ const PRESENCE_MAX_EVENT_AGE = Duration.hours(1);
 export interface PresenceProps {
   /** Resource name prefix; the device policy is `<prefix>-agent-device`. */
   readonly prefix: string;
+  /** The registered devices: record-presence ignores lifecycle events of any other client id. */
+  readonly registry: DeviceRegistry;
 }
 
 /**
@@ -48,7 +51,7 @@ export interface PresenceProps {
  *   `record-presence` asynchronously, with an error action to an SQS queue for an event the rule
  *   could not hand to Lambda;
  * - `record-presence`, allowed `dynamodb:GetItem` and `dynamodb:UpdateItem` on PRESENCE and
- *   nothing else; its failed invocations are retried twice and then sent to the
+ *   `dynamodb:GetItem` on the device registry, nothing else; its failed invocations are retried twice and then sent to the
  *   `<prefix>-presence-failures` queue (on-failure destination), so a failed PRESENCE write is
  *   kept, not dropped;
  * - the IoT policy for AgentCRM devices: connect only as the thing its certificate is attached to,
@@ -81,7 +84,7 @@ export class Presence extends Construct {
 
     this.recordPresence = new TaskFunction(this, 'RecordPresence', {
       taskName: 'record-presence',
-      environment: { PRESENCE_TABLE_NAME: this.table.tableName },
+      environment: { PRESENCE_TABLE_NAME: this.table.tableName, DEVICE_REGISTRY_TABLE_NAME: props.registry.table.tableName },
     });
     // Conditional UpdateItems are its only writes; a subscription event reads the item first.
     this.recordPresence.role.addToPrincipalPolicy(
@@ -91,6 +94,7 @@ export class Presence extends Construct {
         resources: [this.table.tableArn],
       }),
     );
+    props.registry.grantLookup(this.recordPresence.role);
 
     this.failureQueue = secureQueue(this, 'FailureQueue', HOLDING_QUEUE_RETENTION);
     (this.failureQueue.node.defaultChild as sqs.CfnQueue).queueName = `${props.prefix}-presence-failures`;

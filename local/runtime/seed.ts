@@ -47,6 +47,13 @@ export const generatedData = (agents: number, devicesPerAgent: number, tenantId 
   }),
 });
 
+/**
+ * Every seeded device with its agent: what the agent API's register route would have written to
+ * the device registry table, so record-presence takes the seeded devices' lifecycle events.
+ */
+export const seededDevices = (data: SeedData): { clientId: string; agentId: string }[] =>
+  data.agents.flatMap((agent) => agent.devices.map((clientId) => ({ clientId, agentId: agent.agentId })));
+
 export const seedRecipients = async (db: PGlite, data: SeedData): Promise<void> => {
   await db.exec(schemaSql);
   await db.transaction(async (tx) => {

@@ -7,7 +7,8 @@ import { passesPipeFilter } from '../../contracts/pipe-filter';
 import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, PIPE_MAXIMUM_RETRY_ATTEMPTS, type BatchEntry } from '../../contracts/enrichment';
 import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
 import { inboxQueueNamePrefixOf } from '../../contracts/naming';
-import { PRESENCE_TABLE } from '../../contracts/tables';
+import { DEVICE_REGISTRY_TABLE, PRESENCE_TABLE } from '../../contracts/tables';
+import { registryPut } from '../../tasks/shared/device-registry';
 import { startBroker, type LocalBroker } from '../emulators/broker';
 import { LocalDataApi } from '../emulators/data-api/server';
 import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../emulators/dynamodb';
@@ -15,7 +16,7 @@ import { attachIotLifecycleEvents, createAsyncInvoker, type IotLifecycleEvent, t
 import { LocalIotData } from '../emulators/iot-data';
 import { listen } from '../emulators/listen';
 import { LocalPipe } from './pipe';
-import { DEMO_DATA, seedRecipients, type SeedData } from './seed';
+import { DEMO_DATA, seededDevices, seedRecipients, type SeedData } from './seed';
 import { LocalSns } from '../emulators/sns';
 import { LocalSqs } from '../emulators/sqs';
 import { notificationFanoutSubstitutions } from '../../state-machines/workflows';
@@ -65,6 +66,8 @@ export interface LocalStack {
     tenantId: string;
     convoHistoryTable: string;
     presenceTable: string;
+    /** The registered client ids: the seeded devices; record-presence ignores every other client id. */
+    deviceRegistryTable: string;
     inboxQueueNamePrefix: string;
     quarantineQueueUrl: string;
     unroutedQueueUrl: string;
@@ -93,6 +96,8 @@ export interface LocalStack {
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** Registry puts in flight while seeding: a generated seed of thousands of devices stays quick. */
+const REGISTRY_SEED_CONCURRENCY = 25;
 
 export const startLocalStack = async (options: LocalStackOptions = {}): Promise<LocalStack> => {
   const log = options.log ?? (() => undefined);
@@ -123,6 +128,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     started.push({ close: async () => ddb.destroy() });
     const convoHistoryTable = `${prefix}-CONVO_HISTORY`;
     const presenceTable = `${prefix}-PRESENCE`;
+    const deviceRegistryTable = `${prefix}-DEVICE_REGISTRY`;
     await ddb.send(
       new CreateTableCommand(convoHistoryTableInput(convoHistoryTable)),
     );
@@ -134,6 +140,24 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         KeySchema: [{ AttributeName: PRESENCE_TABLE.partitionKey, KeyType: 'HASH' }],
       }),
     );
+    await ddb.send(
+      new CreateTableCommand({
+        TableName: deviceRegistryTable,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, KeyType: 'HASH' }],
+      }),
+    );
+    // The seed stands in for the register route: every seeded device gets its registry item.
+    const registeredAt = new Date().toISOString();
+    const devices = seededDevices(seed);
+    for (let i = 0; i < devices.length; i += REGISTRY_SEED_CONCURRENCY) {
+      await Promise.all(
+        devices
+          .slice(i, i + REGISTRY_SEED_CONCURRENCY)
+          .map((device) => ddb.send(new PutItemCommand(registryPut({ ...device, registeredAt }, deviceRegistryTable)))),
+      );
+    }
     dynamodb.enableStream(convoHistoryTable);
 
     log('starting SQS and SNS');
@@ -172,6 +196,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       PAGE_SIZE: String(options.pageSize ?? DEFAULT_CONFIG.recipientsPageSize),
       INBOX_QUEUE_NAME_PREFIX: inboxQueueNamePrefix,
       PRESENCE_TABLE_NAME: presenceTable,
+      DEVICE_REGISTRY_TABLE_NAME: deviceRegistryTable,
     });
     /* eslint-disable @typescript-eslint/no-require-imports */
     const handlers = {
@@ -278,6 +303,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         tenantId: seed.tenantId,
         convoHistoryTable,
         presenceTable,
+        deviceRegistryTable,
         inboxQueueNamePrefix,
         quarantineQueueUrl,
         unroutedQueueUrl,

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { RDSDataClient, type SqlParameter } from '@aws-sdk/client-rds-data';
 import { DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
 import { pushTopicOf } from '../../contracts/push-topic';
+import { PRESENCE_TABLE } from '../../contracts/tables';
 import { AGENT_QUERIES } from '../../sql/agent-queries';
 import {
   AckInboxRequestSchema,
@@ -29,6 +30,7 @@ import {
 } from '../../contracts/agent-access';
 import { InvalidAgentTokenError, createAgentTokenVerifier } from '../shared/agent-token';
 import { isTransientDataApiError, longParam, runStatement, textParam } from '../shared/data-api';
+import { registryDelete, registryPut } from '../shared/device-registry';
 import { readEnv } from '../shared/env';
 import { createLogger } from '../shared/logger';
 import { describeZodError } from '../shared/validation';
@@ -42,6 +44,8 @@ import { describeZodError } from '../shared/validation';
  *    this request can touch;
  * 3. for a device route, requires the client id to be one issued to this agent (its owner hash)
  *    and, where the device row matters, that row to be this agent's.
+ * Register and unregister also keep the device registry table (tasks/shared/device-registry.ts),
+ * the copy of the device list record-presence reads instead of Aurora.
  * Answers are JSON; every 4xx names what was wrong (`{ error, message }`).
  */
 
@@ -53,6 +57,7 @@ const env = readEnv({
   INBOX_QUEUE_URL_PREFIX: z.url(),
   CONVO_HISTORY_TABLE_NAME: z.string().min(1),
   PRESENCE_TABLE_NAME: z.string().min(1),
+  DEVICE_REGISTRY_TABLE_NAME: z.string().min(1),
   TOKEN_ISSUER: z.url(),
   TOKEN_AUDIENCE: z.string().min(1),
   JWKS_URI: z.url(),
@@ -191,6 +196,17 @@ const registerDevice = async (event: APIGatewayProxyEventV2, caller: Caller): Pr
   if (row === undefined) {
     throw new AgentApiError(409, 'TooManyDevices', `agent ${caller.agentId} already has ${MAX_ACTIVE_DEVICES_PER_AGENT} active devices; unregister one first`);
   }
+  try {
+    await dynamodb.send(new PutItemCommand(registryPut({ clientId, agentId: caller.agentId, registeredAt: row.registered_at }, env.DEVICE_REGISTRY_TABLE_NAME)));
+  } catch (error) {
+    // Without its registry item the device would never be online; the caller never learns its
+    // client id, so the row goes too rather than holding one of the agent's device slots.
+    logger.error('device registry write failed; removing the new device row', { agentId: caller.agentId, clientId, error });
+    await query('deviceDelete', [textParam('client_id', clientId), textParam('agent_id', caller.agentId)]).catch((cleanupError: unknown) =>
+      logger.error('device row left without a registry item: the stale-device sweep deactivates it', { agentId: caller.agentId, clientId, error: cleanupError }),
+    );
+    throw error;
+  }
   logger.info('device registered', { agentId: caller.agentId, clientId });
   const body: RegisterDeviceResponse = { ...viewOf(row), notifyTopic: pushTopicOf(clientId) };
   return json(201, body);
@@ -214,7 +230,10 @@ const unregisterDevice = async (event: APIGatewayProxyEventV2, caller: Caller): 
   } catch (error) {
     if (!isMissingQueue(error)) throw error;
   }
-  await dynamodb.send(new DeleteItemCommand({ TableName: env.PRESENCE_TABLE_NAME, Key: { clientId: { S: clientId } } }));
+  // The registry item before the presence item: once it is gone, record-presence writes no new
+  // presence for the device, so the presence delete below is the last word.
+  await dynamodb.send(new DeleteItemCommand(registryDelete(clientId, env.DEVICE_REGISTRY_TABLE_NAME)));
+  await dynamodb.send(new DeleteItemCommand({ TableName: env.PRESENCE_TABLE_NAME, Key: { [PRESENCE_TABLE.partitionKey]: { S: clientId } } }));
   await query('deviceDelete', ids);
   logger.info('device unregistered', { agentId: caller.agentId, clientId });
   return { statusCode: 204, headers: { 'cache-control': 'no-store' } };

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { InvalidPresenceEventError } from '../shared/errors';
 import { readEnv } from '../shared/env';
+import { registryRead } from '../shared/device-registry';
 import { createLogger } from '../shared/logger';
 import {
   subscriptionsFromAttribute,
@@ -47,13 +48,18 @@ import { describeZodError } from '../shared/validation';
  * device's own push topic counts. A subscription may be recorded before its session's connect:
  * the two events are invoked concurrently and either write can land first.
  *
+ * Only registered devices have presence: before writing, one GetItem on the device registry table
+ * (tasks/shared/device-registry.ts), not Aurora, which may be paused. An event of a client id with
+ * no registry item (never registered, unregistered, or deactivated by the stale-device sweep; the
+ * IoT authorizer admits any client id issued to the caller's agent) is ignored and logged.
+ *
  * An event stamped more than MAX_CLOCK_SKEW_MS ahead of this function's clock is refused: written,
  * it would outrank every real event of the device for as long as its timestamp stays ahead. A
  * stored timestamp that far ahead (written before this check existed) is overwritten by any event.
  *
- * A write that fails for any reason other than a newer item throws PresenceWriteError, so that
- * Lambda retries the asynchronous invocation and then hands the event to the on-failure
- * destination (the presence-failures queue).
+ * A write, or the registry read, that fails for any reason other than a newer item throws
+ * PresenceWriteError, so that Lambda retries the asynchronous invocation and then hands the event
+ * to the on-failure destination (the presence-failures queue).
  */
 
 /**
@@ -77,7 +83,7 @@ export const MAX_TRACKED_SESSIONS = 8;
 export const MAX_SUBSCRIPTION_WRITE_ATTEMPTS = 4;
 const CONFLICT_BACKOFF_MS = 20;
 
-const env = readEnv({ PRESENCE_TABLE_NAME: z.string().min(1) });
+const env = readEnv({ PRESENCE_TABLE_NAME: z.string().min(1), DEVICE_REGISTRY_TABLE_NAME: z.string().min(1) });
 const logger = createLogger('record-presence');
 const dynamodb = new DynamoDBClient({});
 
@@ -95,6 +101,8 @@ export const REFUSAL_REASONS = {
   timestampAheadOfClock: 'timestamp-ahead-of-clock',
   /** A subscribe / unsubscribe of topics other than the device's own push topic. */
   notThePushTopic: 'not-the-push-topic',
+  /** The client id has no item in the device registry: not a registered device. */
+  unregisteredClientId: 'unregistered-client-id',
 } as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[keyof typeof REFUSAL_REASONS];
 
@@ -352,6 +360,15 @@ const isConditionalCheckFailure = (error: unknown): boolean => error instanceof 
 const writeFailure = (what: string, clientId: string, error: unknown): PresenceWriteError =>
   new PresenceWriteError(`${what} for ${clientId} failed: ${(error as Error).name}: ${(error as Error).message}`, { cause: error });
 
+const isRegistered = async (clientId: string): Promise<boolean> => {
+  try {
+    const { Item } = await dynamodb.send(new GetItemCommand(registryRead(clientId, env.DEVICE_REGISTRY_TABLE_NAME)));
+    return Item !== undefined;
+  } catch (error) {
+    throw writeFailure('reading the device registry', clientId, error);
+  }
+};
+
 const recordConnection = async (event: LifecycleEvent, now: Date): Promise<RecordPresenceOutput> => {
   const { clientId, eventType: state, versionNumber, timestamp } = event;
   try {
@@ -426,11 +443,17 @@ export const handler = async (event: unknown): Promise<RecordPresenceOutput> => 
     logger.warn(`lifecycle event refused: ${reason}`, { clientId, state, eventTimestamp: timestamp, now: now.getTime(), maxClockSkewMs: MAX_CLOCK_SKEW_MS, reason });
     return { clientId, state, applied: false, reason };
   }
-  if (!isSubscriptionEvent(parsed)) return recordConnection(parsed, now);
-  if (!parsed.topics.includes(pushTopicOf(clientId))) {
+  const subscription = isSubscriptionEvent(parsed);
+  if (subscription && !parsed.topics.includes(pushTopicOf(clientId))) {
     const reason = REFUSAL_REASONS.notThePushTopic;
     logger.info(`subscription event ignored: ${reason}`, { clientId, state, topics: parsed.topics, reason });
     return { clientId, state, applied: false, reason };
   }
-  return recordSubscription(parsed, now);
+  // Last of the checks: the others cost no read.
+  if (!(await isRegistered(clientId))) {
+    const reason = REFUSAL_REASONS.unregisteredClientId;
+    logger.warn(`lifecycle event ignored: ${reason}`, { clientId, state, eventTimestamp: timestamp, reason });
+    return { clientId, state, applied: false, reason };
+  }
+  return subscription ? recordSubscription(parsed, now) : recordConnection(parsed, now);
 };

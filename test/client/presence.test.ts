@@ -46,6 +46,8 @@ describe('presence from broker lifecycle events through record-presence', () => 
 
   beforeAll(async () => {
     table = await startPresenceTable(TASK_ENV.PRESENCE_TABLE_NAME);
+    // record-presence only records registered devices: every client id these tests connect as.
+    await table.registerDevices('dev-shape', 'dev-1', 'dev-2', 'dev-2-replay', 'dev-2-replay-b', 'silent-1', 'dev-3', 'dev-5');
     ({ module: recordPresence, restore: restoreRecord } = await importWithDynamoDbEndpoint(table.endpoint, () => import('../../tasks/record-presence/handler')));
     ({ module: checkPresence, restore: restoreCheck } = await importWithDynamoDbEndpoint(table.endpoint, () => import('../../tasks/check-presence/handler')));
   });

@@ -428,11 +428,12 @@ describe('task Lambdas', () => {
     ]);
   });
 
-  it('record-presence may only read and update PRESENCE items and keep failed events on its failure queue', () => {
+  it('record-presence may only read and update PRESENCE items, read device registry items and keep failed events on its failure queue', () => {
     expect(roleStatements(s.template, id('AWS::IAM::Role', 'PresenceRecordPresenceRole'))).toEqual([
       LOG_WRITE('PresenceRecordPresenceLogGroup'),
       XRAY_WRITE,
       { Sid: 'RecordPresence', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(presenceTable()) },
+      { Sid: 'LookUpRegisteredDevice', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: arnOf(id('AWS::DynamoDB::Table', 'DeviceRegistryTable')) },
       {
         Effect: 'Allow',
         Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'],
@@ -564,6 +565,7 @@ describe('tables', () => {
     });
     // The attribute record-presence puts a disconnected client's expiry in, from the very UpdateItem it sends.
     process.env.PRESENCE_TABLE_NAME ??= 'PRESENCE';
+    process.env.DEVICE_REGISTRY_TABLE_NAME ??= 'DEVICE_REGISTRY';
     const { presenceUpdate } = await import('../../tasks/record-presence/handler');
     const disconnect = { clientId: 'dev-1', eventType: 'disconnected', timestamp: 1_741_086_600_000, versionNumber: 1, sessionIdentifier: 'session-1' } as const;
     const update = presenceUpdate(disconnect, 'PRESENCE', new Date(disconnect.timestamp));

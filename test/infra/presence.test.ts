@@ -45,12 +45,13 @@ describe('Presence', () => {
     });
   });
 
-  it('lets record-presence read and conditionally update PRESENCE and send to its failure queue, nothing else', () => {
+  it('lets record-presence read and conditionally update PRESENCE, read the device registry and send to its failure queue, nothing else', () => {
     // Resource "*" is X-Ray's, which the task construct grants every function.
     const statements = roleStatements(s.template, id('AWS::IAM::Role', 'PresenceRecordPresenceRole')).filter((st) => st.Resource !== '*');
     expect(statements).toEqual([
       { Effect: 'Allow', Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: arnOf(id('AWS::Logs::LogGroup', 'PresenceRecordPresenceLogGroup')) },
       { Sid: 'RecordPresence', Effect: 'Allow', Action: ['dynamodb:GetItem', 'dynamodb:UpdateItem'], Resource: arnOf(id('AWS::DynamoDB::Table', 'PresenceTable')) },
+      { Sid: 'LookUpRegisteredDevice', Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: arnOf(id('AWS::DynamoDB::Table', 'DeviceRegistryTable')) },
       { Effect: 'Allow', Action: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl', 'sqs:SendMessage'], Resource: arnOf(failureQueue()) },
     ]);
   });

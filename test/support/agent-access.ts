@@ -4,6 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWTPayload, type KeyLike } fr
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DEVICE_REGISTRY_TABLE } from '../../contracts/tables';
 import { toPositional } from '../../local/emulators/data-api/named-params';
 import type { PgliteHandle } from './pglite';
 
@@ -123,4 +124,11 @@ export const presenceTableInput = (tableName: string): CreateTableCommandInput =
   BillingMode: 'PAY_PER_REQUEST',
   AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
   KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+});
+
+export const deviceRegistryTableInput = (tableName: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, AttributeType: 'S' }],
+  KeySchema: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, KeyType: 'HASH' }],
 });

@@ -1,6 +1,9 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { TASK_ENV } from './task-env';
+import { registryPut } from '../../tasks/shared/device-registry';
+import { deviceRegistryTableInput } from './agent-access';
 
 // dynalite ships no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -9,15 +12,21 @@ const dynalite = require('dynalite') as (options: { createTableMs?: number; dele
 export interface LocalPresenceTable {
   endpoint: string;
   client: DynamoDBClient;
+  /** Registers client ids in the device registry table, as the agent API's register route does. */
+  registerDevices: (...clientIds: string[]) => Promise<void>;
   close: () => Promise<void>;
 }
 
 /**
  * A real DynamoDB implementation (dynalite, in memory) with a PRESENCE table, for the tests that
  * must see DynamoDB evaluate what the handlers send: condition expressions, reserved words,
- * duplicate keys in a BatchGetItem.
+ * duplicate keys in a BatchGetItem. Also a device registry table named `registryTableName`
+ * (record-presence writes presence only for client ids registered there), unless it is null.
  */
-export const startPresenceTable = async (tableName: string): Promise<LocalPresenceTable> => {
+export const startPresenceTable = async (
+  tableName: string,
+  registryTableName: string | null = TASK_ENV.DEVICE_REGISTRY_TABLE_NAME,
+): Promise<LocalPresenceTable> => {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -30,9 +39,18 @@ export const startPresenceTable = async (tableName: string): Promise<LocalPresen
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  if (registryTableName !== null) {
+    await client.send(new CreateTableCommand(deviceRegistryTableInput(registryTableName)));
+  }
+  const registerDevices = async (...clientIds: string[]) => {
+    if (registryTableName === null) throw new Error('this local DynamoDB has no device registry table');
+    const registeredAt = new Date().toISOString();
+    await Promise.all(clientIds.map((clientId) => client.send(new PutItemCommand(registryPut({ clientId, agentId: 'a', registeredAt }, registryTableName)))));
+  };
   return {
     endpoint,
     client,
+    registerDevices,
     close: async () => {
       client.destroy();
       await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));

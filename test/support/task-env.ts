@@ -9,6 +9,7 @@ export const TASK_ENV = {
   PAGE_SIZE: '3',
   INBOX_QUEUE_NAME_PREFIX: 'convo-notify-inbox-',
   PRESENCE_TABLE_NAME: 'convo-notify-presence',
+  DEVICE_REGISTRY_TABLE_NAME: 'convo-notify-device-registry',
   LOG_LEVEL: 'DEBUG',
 } as const;
 

@@ -1,5 +1,5 @@
 import { TASK_ENV } from '../support/task-env';
-import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, type DeleteItemCommandInput, type PutItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { DeleteMessageBatchCommand, DeleteQueueCommand, QueueDoesNotExist, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
@@ -8,17 +8,18 @@ import 'aws-sdk-client-mock-jest';
 import { convoHistoryTableInput } from '../../local/emulators/dynamodb';
 import { SCHEMA_SQL } from '../../sql/schema';
 import { AGENT_API_ROUTES, INBOX_WAIT_SECONDS, MAX_ACTIVE_DEVICES_PER_AGENT, isClientIdOf, issueClientId, type AgentApiRoute } from '../../contracts/agent-access';
-import { AUDIENCE, dataApiOnPglite, presenceTableInput, startDynaliteTables, startTestIssuer, type LocalTables, type TestIssuer } from '../support/agent-access';
+import { AUDIENCE, dataApiOnPglite, deviceRegistryTableInput, presenceTableInput, startDynaliteTables, startTestIssuer, type LocalTables, type TestIssuer } from '../support/agent-access';
 import { captureLogs } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';
 
 /**
  * The agent API handler with real RS256 tokens from a local JWKS, the recipients database on
- * PGlite through the Data API named-parameter translation, CONVO_HISTORY and PRESENCE on dynalite
- * (real conditional updates), and SQS mocked.
+ * PGlite through the Data API named-parameter translation, CONVO_HISTORY, PRESENCE and the device
+ * registry on dynalite (real conditional updates), and SQS mocked.
  */
 
 const TABLE = 'CONVO_HISTORY_TEST';
+const REGISTRY = TASK_ENV.DEVICE_REGISTRY_TABLE_NAME;
 const INBOX_URL_PREFIX = 'https://sqs.us-east-1.amazonaws.com/123456789012/convo-notify-inbox-';
 
 const rds = mockClient(RDSDataClient);
@@ -81,6 +82,30 @@ const putMessage = (conversationId: string, messageId: string, tenantId: string,
     }),
   );
 
+const registryItem = async (clientId: string) =>
+  (await tables.client.send(new GetItemCommand({ TableName: REGISTRY, Key: { clientId: { S: clientId } }, ConsistentRead: true }))).Item;
+
+type DynamoDbSend = (this: DynamoDBClient, command: unknown) => Promise<unknown>;
+const realDynamoDbSend = DynamoDBClient.prototype.send as unknown as DynamoDbSend;
+/**
+ * Every DynamoDB command the handler sends, in order, still sent to dynalite; `before` runs first,
+ * and `fail` may answer one with an error instead.
+ */
+const watchDynamoDb = (options: { before?: (command: unknown) => Promise<void>; fail?: (command: unknown) => Error | undefined } = {}): unknown[] => {
+  const sent: unknown[] = [];
+  jest.spyOn(DynamoDBClient.prototype, 'send').mockImplementation(async function (this: DynamoDBClient, command: unknown) {
+    sent.push(command);
+    await options.before?.(command);
+    const failure = options.fail?.(command);
+    if (failure !== undefined) throw failure;
+    return realDynamoDbSend.call(this, command);
+  } as never);
+  return sent;
+};
+const isRegistryPut = (command: unknown): command is PutItemCommand => command instanceof PutItemCommand && command.input.TableName === REGISTRY;
+const registryPuts = (sent: unknown[]): PutItemCommandInput[] => sent.filter(isRegistryPut).map((c) => c.input);
+const deletes = (sent: unknown[]): DeleteItemCommandInput[] => sent.filter((c): c is DeleteItemCommand => c instanceof DeleteItemCommand).map((c) => c.input);
+
 const RACE_AGENTS = Array.from({ length: 20 }, (_, i) => `racer-${String(i).padStart(2, '0')}`);
 
 beforeAll(async () => {
@@ -93,7 +118,7 @@ beforeAll(async () => {
       ('agent-t2', 't2', true);
   `);
   for (const racer of RACE_AGENTS) await db.query('INSERT INTO agents (agent_id, tenant_id, active) VALUES ($1, $2, true)', [racer, 't1']);
-  tables = await startDynaliteTables([convoHistoryTableInput(TABLE), presenceTableInput(TASK_ENV.PRESENCE_TABLE_NAME)]);
+  tables = await startDynaliteTables([convoHistoryTableInput(TABLE), presenceTableInput(TASK_ENV.PRESENCE_TABLE_NAME), deviceRegistryTableInput(REGISTRY)]);
   Object.assign(process.env, {
     INBOX_QUEUE_URL_PREFIX: INBOX_URL_PREFIX,
     CONVO_HISTORY_TABLE_NAME: TABLE,
@@ -203,6 +228,34 @@ describe('agent-api: devices', () => {
     expect(await db.query('SELECT agent_id, active, label FROM devices WHERE client_id = $1', [clientId])).toEqual([{ agent_id: 'agent-a', active: true, label: 'Amy laptop' }]);
   });
 
+  it('writes the device registry item once the devices row exists: exactly the client id, the agent and the registration time', async () => {
+    const rowsAtPut: unknown[] = [];
+    const sent = watchDynamoDb({
+      before: async (command) => {
+        if (isRegistryPut(command)) rowsAtPut.push(...(await db.query('SELECT agent_id, active FROM devices WHERE client_id = $1', [command.input.Item?.clientId?.S])));
+      },
+    });
+    const out = await send('registerDevice', { token: await tokenOf('agent-a'), body: { label: 'registry' } });
+    expect(out.status).toBe(201);
+    const clientId = out.body!.clientId as string;
+    const item = { clientId: { S: clientId }, agentId: { S: 'agent-a' }, registeredAt: { S: out.body!.registeredAt as string } };
+    expect(registryPuts(sent)).toEqual([{ TableName: REGISTRY, Item: item }]);
+    expect(rowsAtPut).toEqual([{ agent_id: 'agent-a', active: true }]);
+    expect(await registryItem(clientId)).toEqual(item);
+  });
+
+  it('answers 500 and removes the new devices row when the registry write fails, so no device is left that could never be online', async () => {
+    const throttled = Object.assign(new Error('Throughput exceeds the current capacity of your table'), { name: 'ProvisionedThroughputExceededException' });
+    const sent = watchDynamoDb({ fail: (command) => (isRegistryPut(command) ? throttled : undefined) });
+    const out = await send('registerDevice', { token: await tokenOf('agent-b'), body: { label: 'never registered' } });
+    expect(out).toMatchObject({ status: 500, body: { error: 'InternalError' } });
+    const [put] = registryPuts(sent);
+    const clientId = put.Item!.clientId.S!;
+    expect(isClientIdOf(clientId, 'agent-b')).toBe(true);
+    expect(await db.query('SELECT 1 FROM devices WHERE client_id = $1', [clientId])).toEqual([]);
+    expect(await registryItem(clientId)).toBeUndefined();
+  });
+
   it('never lets the caller choose the client id or anything but a label', async () => {
     const out = await send('registerDevice', { token: await tokenOf('agent-a'), body: { clientId: 'my-own-id' } });
     expect(out.status).toBe(400);
@@ -225,8 +278,10 @@ describe('agent-api: devices', () => {
 
   it(`refuses one active device over the limit of ${MAX_ACTIVE_DEVICES_PER_AGENT} with 409`, async () => {
     for (let i = 0; i < MAX_ACTIVE_DEVICES_PER_AGENT; i += 1) await register('agent-full');
+    const sent = watchDynamoDb();
     const out = await send('registerDevice', { token: await tokenOf('agent-full'), body: {} });
     expect(out).toMatchObject({ status: 409, body: { error: 'TooManyDevices' } });
+    expect(registryPuts(sent)).toEqual([]);
   });
 
   it("lists the caller's devices and no one else's", async () => {
@@ -321,12 +376,19 @@ describe('agent-api: device ownership (A = agent-a, B = agent-b)', () => {
     expect(sqs).not.toHaveReceivedAnyCommand();
   });
 
-  it("unregisters A's device: deactivates it, deletes its inbox queue and presence, then its row", async () => {
+  it("unregisters A's device: deactivates it, deletes its inbox queue, its registry item and then its presence, then its row", async () => {
     const device = await register('agent-a', 'to remove');
+    expect(await registryItem(device)).toBeDefined();
     await tables.client.send(new PutItemCommand({ TableName: TASK_ENV.PRESENCE_TABLE_NAME, Item: { clientId: { S: device }, state: { S: 'connected' } } }));
     sqs.on(DeleteQueueCommand).resolves({});
+    const sent = watchDynamoDb();
     const out = await send('unregisterDevice', { token: await tokenOf('agent-a'), clientId: device });
     expect(out.status).toBe(204);
+    expect(deletes(sent)).toEqual([
+      { TableName: REGISTRY, Key: { clientId: { S: device } } },
+      { TableName: TASK_ENV.PRESENCE_TABLE_NAME, Key: { clientId: { S: device } } },
+    ]);
+    expect(await registryItem(device)).toBeUndefined();
     expect(sqs).toHaveReceivedCommandWith(DeleteQueueCommand, { QueueUrl: `${INBOX_URL_PREFIX}${device}.fifo` });
     const presence = await tables.client.send(new GetItemCommand({ TableName: TASK_ENV.PRESENCE_TABLE_NAME, Key: { clientId: { S: device } } }));
     expect(presence.Item).toBeUndefined();

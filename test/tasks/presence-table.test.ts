@@ -69,6 +69,17 @@ const store = async (clientId: string, stored: StoredPresence | undefined) => {
   );
 };
 
+const registered = new Set<string>();
+/** record-presence for a registered device: its client id is in the registry before the event arrives. */
+const record = async (e: unknown) => {
+  const { clientId } = e as { clientId: string };
+  if (!registered.has(clientId)) {
+    await table.registerDevices(clientId);
+    registered.add(clientId);
+  }
+  return recordPresence.handler(e);
+};
+
 beforeAll(async () => {
   table = await startPresenceTable(TABLE);
   const recording = await importWithDynamoDbEndpoint(table.endpoint, () => import('../../tasks/record-presence/handler'));
@@ -90,7 +101,7 @@ afterEach(() => {
 
 describe('record-presence on DynamoDB: the write', () => {
   it('stores state, event time, version, session and timestamps, with an expiry only while disconnected', async () => {
-    await recordPresence.handler(fixture('iot-lifecycle', 'connected'));
+    await record(fixture('iot-lifecycle', 'connected'));
     expect(await storedItem('dev-berta-laptop')).toEqual({
       clientId: { S: 'dev-berta-laptop' },
       state: { S: 'connected' },
@@ -99,26 +110,39 @@ describe('record-presence on DynamoDB: the write', () => {
       sessionIdentifier: { S: '6b3ad1d7-1c3e-4b8e-9a47-2f8e0a2f1c11' },
       updatedAt: { S: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
     });
-    await recordPresence.handler(fixture('iot-lifecycle', 'disconnected'));
+    await record(fixture('iot-lifecycle', 'disconnected'));
     expect(await storedItem('dev-berta-laptop')).toMatchObject({
       state: { S: 'disconnected' },
       expiresAt: { N: String(1741086600 + recordPresence.DISCONNECTED_TTL_SECONDS) },
     });
-    await recordPresence.handler({ ...fixture<LifecycleEvent>('iot-lifecycle', 'connected'), versionNumber: 8, timestamp: 1741090000000 });
+    await record({ ...fixture<LifecycleEvent>('iot-lifecycle', 'connected'), versionNumber: 8, timestamp: 1741090000000 });
     const reconnected = await storedItem('dev-berta-laptop');
     expect(reconnected).toMatchObject({ state: { S: 'connected' }, versionNumber: { N: '8' } });
     expect(reconnected).not.toHaveProperty('expiresAt');
   });
 
   it('keeps a device online when its old connection’s disconnect arrives after the new connection’s connect', async () => {
-    await expect(recordPresence.handler(event('dev-takeover', 'connected', 7, T))).resolves.toMatchObject({ applied: true });
-    await expect(recordPresence.handler(event('dev-takeover', 'connected', 8, T + 60_000))).resolves.toMatchObject({ applied: true });
-    await expect(recordPresence.handler(event('dev-takeover', 'disconnected', 7, T + 61_000))).resolves.toEqual({
+    await expect(record(event('dev-takeover', 'connected', 7, T))).resolves.toMatchObject({ applied: true });
+    await expect(record(event('dev-takeover', 'connected', 8, T + 60_000))).resolves.toMatchObject({ applied: true });
+    await expect(record(event('dev-takeover', 'disconnected', 7, T + 61_000))).resolves.toEqual({
       clientId: 'dev-takeover',
       state: 'disconnected',
       applied: false,
     });
     expect(await presenceOf('dev-takeover')).toEqual({ state: 'connected', versionNumber: 8, eventTimestamp: T + 60_000 });
+  });
+});
+
+describe('record-presence on DynamoDB: registered devices only', () => {
+  it('writes no PRESENCE item for any lifecycle event of a client id the registry does not hold, and one once it does', async () => {
+    const clientId = 'dev-not-registered';
+    for (const e of [event(clientId, 'connected', 1, T), subscribed(clientId, 1, T + 10), event(clientId, 'disconnected', 1, T + 20)]) {
+      await expect(recordPresence.handler(e)).resolves.toEqual({ clientId, state: e.eventType, applied: false, reason: recordPresence.REFUSAL_REASONS.unregisteredClientId });
+    }
+    expect(await storedItem(clientId)).toBeUndefined();
+    await table.registerDevices(clientId);
+    await expect(recordPresence.handler(event(clientId, 'connected', 2, T + 30))).resolves.toMatchObject({ applied: true });
+    expect(await presenceOf(clientId)).toEqual({ state: 'connected', versionNumber: 2, eventTimestamp: T + 30 });
   });
 });
 
@@ -146,7 +170,7 @@ describe('record-presence on DynamoDB: the condition expression agrees with supe
     await store(clientId, stored);
     const incoming = event(clientId, eventType, versionNumber, timestamp);
     const expected = recordPresence.supersedes(stored, incoming);
-    const out = await recordPresence.handler(incoming);
+    const out = await record(incoming);
     expect(out.applied).toBe(expected);
     expect(await presenceOf(clientId)).toEqual(expected ? { state: eventType, versionNumber, eventTimestamp: timestamp } : stored);
   });
@@ -159,7 +183,7 @@ describe('record-presence on DynamoDB: any delivery order', () => {
       fc.asyncProperty(
         fc.constant(null).chain(() => deliveryArb(`dev-history-${(run += 1)}`)),
         async ({ delivered, latest }) => {
-          for (const e of delivered) await recordPresence.handler(e);
+          for (const e of delivered) await record(e);
           expect(await presenceOf(latest.clientId)).toEqual({ state: latest.eventType, versionNumber: latest.versionNumber, eventTimestamp: latest.timestamp });
         },
       ),
@@ -171,20 +195,20 @@ describe('record-presence on DynamoDB: any delivery order', () => {
 describe('record-presence on DynamoDB: timestamps ahead of the clock', () => {
   it('refuses an event stamped in 2100, and the device’s presence still follows later events', async () => {
     const clientId = 'dev-2100';
-    await recordPresence.handler(event(clientId, 'connected', 1, T));
-    await expect(recordPresence.handler(event(clientId, 'connected', 2, Date.UTC(2100, 0, 1)))).resolves.toMatchObject({
+    await record(event(clientId, 'connected', 1, T));
+    await expect(record(event(clientId, 'connected', 2, Date.UTC(2100, 0, 1)))).resolves.toMatchObject({
       applied: false,
       reason: recordPresence.REFUSAL_REASONS.timestampAheadOfClock,
     });
     expect(await presenceOf(clientId)).toEqual({ state: 'connected', versionNumber: 1, eventTimestamp: T });
-    await expect(recordPresence.handler(event(clientId, 'disconnected', 1, T + 60_000))).resolves.toMatchObject({ applied: true });
+    await expect(record(event(clientId, 'disconnected', 1, T + 60_000))).resolves.toMatchObject({ applied: true });
     expect(await presenceOf(clientId)).toEqual({ state: 'disconnected', versionNumber: 1, eventTimestamp: T + 60_000 });
   });
 
   it('lets the next real event replace an item already frozen in 2100', async () => {
     const clientId = 'dev-frozen';
     await store(clientId, { state: 'connected', versionNumber: 9, eventTimestamp: Date.UTC(2100, 0, 1) });
-    await expect(recordPresence.handler(event(clientId, 'disconnected', 3, T))).resolves.toMatchObject({ applied: true });
+    await expect(record(event(clientId, 'disconnected', 3, T))).resolves.toMatchObject({ applied: true });
     expect(await presenceOf(clientId)).toEqual({ state: 'disconnected', versionNumber: 3, eventTimestamp: T });
   });
 });
@@ -193,35 +217,35 @@ describe('record-presence on DynamoDB: presence means subscribed', () => {
   const online = async (clientId: string) => (await checkPresence.handler({ devices: [{ agentId: 'a', clientId }] })).devices[0].online;
 
   it('is offline when connected, online once subscribed to the push topic, offline again after unsubscribe or disconnect', async () => {
-    await recordPresence.handler(event('dev-sub', 'connected', 1, T));
+    await record(event('dev-sub', 'connected', 1, T));
     expect(await online('dev-sub')).toBe(false);
-    await recordPresence.handler({ ...subscribed('dev-sub', 1, T + 10), topics: ['status/dev-sub'] });
+    await record({ ...subscribed('dev-sub', 1, T + 10), topics: ['status/dev-sub'] });
     expect(await online('dev-sub')).toBe(false);
-    await recordPresence.handler(subscribed('dev-sub', 1, T + 20));
+    await record(subscribed('dev-sub', 1, T + 20));
     expect(await online('dev-sub')).toBe(true);
-    await recordPresence.handler(subscribed('dev-sub', 1, T + 30, 'unsubscribed'));
+    await record(subscribed('dev-sub', 1, T + 30, 'unsubscribed'));
     expect(await online('dev-sub')).toBe(false);
-    await recordPresence.handler(subscribed('dev-sub', 1, T + 40));
+    await record(subscribed('dev-sub', 1, T + 40));
     expect(await online('dev-sub')).toBe(true);
-    await recordPresence.handler(event('dev-sub', 'disconnected', 1, T + 50));
+    await record(event('dev-sub', 'disconnected', 1, T + 50));
     expect(await online('dev-sub')).toBe(false);
   });
 
   it('is online when the subscribe landed before its connect, and stays offline for a new connection that has not subscribed', async () => {
-    await recordPresence.handler(subscribed('dev-early', 4, T + 10));
+    await record(subscribed('dev-early', 4, T + 10));
     expect(await online('dev-early')).toBe(false);
     expect(await storedItem('dev-early')).toMatchObject({ expiresAt: { N: String(Math.floor((T + 10) / 1000) + recordPresence.DISCONNECTED_TTL_SECONDS) } });
-    await recordPresence.handler(event('dev-early', 'connected', 4, T));
+    await record(event('dev-early', 'connected', 4, T));
     expect(await online('dev-early')).toBe(true);
     expect(await storedItem('dev-early')).not.toHaveProperty('expiresAt');
-    await recordPresence.handler(event('dev-early', 'connected', 5, T + 60_000));
+    await record(event('dev-early', 'connected', 5, T + 60_000));
     expect(await online('dev-early')).toBe(false);
   });
 
   it('records both a connect and a subscribe of one session that land at the same time', async () => {
     for (let i = 0; i < 10; i += 1) {
       const clientId = `dev-race-${i}`;
-      await Promise.all([recordPresence.handler(event(clientId, 'connected', 1, T)), recordPresence.handler(subscribed(clientId, 1, T + 5))]);
+      await Promise.all([record(event(clientId, 'connected', 1, T)), record(subscribed(clientId, 1, T + 5))]);
       expect(await online(clientId)).toBe(true);
     }
   });
@@ -232,7 +256,7 @@ describe('record-presence on DynamoDB: presence means subscribed', () => {
       fc.asyncProperty(
         fc.constant(null).chain(() => presenceDeliveryArb(`dev-subscriptions-${(run += 1)}`)),
         async ({ delivered, online: expected }) => {
-          for (const e of delivered) await recordPresence.handler(e);
+          for (const e of delivered) await record(e);
           expect(await online(delivered[0].clientId)).toBe(expected);
         },
       ),
@@ -243,11 +267,11 @@ describe('record-presence on DynamoDB: presence means subscribed', () => {
 
 describe('check-presence on DynamoDB', () => {
   it('reads what record-presence wrote, with duplicates and devices never seen', async () => {
-    await recordPresence.handler(event('dev-on', 'connected', 1, T));
-    await recordPresence.handler(subscribed('dev-on', 1, T + 10));
-    await recordPresence.handler(event('dev-off', 'connected', 1, T));
-    await recordPresence.handler(subscribed('dev-off', 1, T + 10));
-    await recordPresence.handler(event('dev-off', 'disconnected', 1, T + 1_000));
+    await record(event('dev-on', 'connected', 1, T));
+    await record(subscribed('dev-on', 1, T + 10));
+    await record(event('dev-off', 'connected', 1, T));
+    await record(subscribed('dev-off', 1, T + 10));
+    await record(event('dev-off', 'disconnected', 1, T + 1_000));
     const out = await checkPresence.handler({
       devices: [
         { agentId: 'a1', clientId: 'dev-on' },

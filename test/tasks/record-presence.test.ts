@@ -36,6 +36,7 @@ import { deliveryArb, presenceDeliveryArb } from '../support/lifecycle-history';
 import { captureLogs } from '../support/logs';
 
 const TABLE = TASK_ENV.PRESENCE_TABLE_NAME;
+const REGISTRY = TASK_ENV.DEVICE_REGISTRY_TABLE_NAME;
 // After every fixture event: the handler refuses events stamped ahead of its clock.
 const NOW = new Date('2025-03-04T11:30:00.000Z');
 const dynamodb = mockClient(DynamoDBClient);
@@ -43,7 +44,11 @@ const dynamodb = mockClient(DynamoDBClient);
 const lifecycle = (name: string) => fixture<LifecycleEvent>('iot-lifecycle', name);
 const subscription = (name: string) => fixture<SubscriptionEvent>('iot-lifecycle', name);
 const updateInputs = () => dynamodb.commandCalls(UpdateItemCommand).map((call) => call.args[0].input);
-const getInputs = () => dynamodb.commandCalls(GetItemCommand).map((call) => call.args[0].input);
+const allGetInputs = () => dynamodb.commandCalls(GetItemCommand).map((call) => call.args[0].input);
+const getInputs = () => allGetInputs().filter((input) => input.TableName === TABLE);
+const registryItem = (clientId: string) => ({ clientId: { S: clientId }, agentId: { S: 'agent-berta' }, registeredAt: { S: '2025-03-01T09:00:00.000Z' } });
+/** Every device of the fixtures is registered unless a test says otherwise. */
+const registry = () => dynamodb.on(GetItemCommand, { TableName: REGISTRY });
 const conditionFailed = () => new ConditionalCheckFailedException({ message: 'The conditional request failed', $metadata: {} });
 
 const NAMES = {
@@ -57,6 +62,7 @@ const NAMES = {
 
 beforeEach(() => {
   dynamodb.reset();
+  registry().callsFake((input: { Key: { clientId: { S: string } } }) => ({ Item: registryItem(input.Key.clientId.S) }));
   captureLogs();
   // Only the clock is faked: the SDK mock still needs real timers and microtasks.
   jest.useFakeTimers({ now: NOW, doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask'] });
@@ -224,7 +230,7 @@ describe('record-presence: timestamps ahead of the clock', () => {
 
 describe('record-presence: subscription events', () => {
   const SESSION = '6b3ad1d7-1c3e-4b8e-9a47-2f8e0a2f1c11';
-  const stored = (item: Record<string, AttributeValue> | undefined) => dynamodb.on(GetItemCommand).resolves(item === undefined ? {} : { Item: item });
+  const stored = (item: Record<string, AttributeValue> | undefined) => dynamodb.on(GetItemCommand, { TableName: TABLE }).resolves(item === undefined ? {} : { Item: item });
   const connectedItem = (subscriptions: SessionSubscriptions, revision?: number): Record<string, AttributeValue> => ({
     sessionIdentifier: { S: SESSION },
     eventTimestamp: { N: '1741083000000' },
@@ -308,7 +314,7 @@ describe('record-presence: subscription events', () => {
   });
 
   it('reads again and retries when another write changed the item in between', async () => {
-    dynamodb.on(GetItemCommand).resolvesOnce({ Item: connectedItem({}, 1) }).resolves({ Item: connectedItem({}, 2) });
+    dynamodb.on(GetItemCommand, { TableName: TABLE }).resolvesOnce({ Item: connectedItem({}, 1) }).resolves({ Item: connectedItem({}, 2) });
     dynamodb.on(UpdateItemCommand).rejectsOnce(conditionFailed()).resolves({});
     await expect(handler(subscription('subscribed'))).resolves.toMatchObject({ applied: true });
     expect(getInputs()).toHaveLength(2);
@@ -325,7 +331,7 @@ describe('record-presence: subscription events', () => {
   });
 
   it.each([
-    ['the read', () => dynamodb.on(GetItemCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }))],
+    ['the read', () => dynamodb.on(GetItemCommand, { TableName: TABLE }).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }))],
     [
       'the write',
       () => {
@@ -338,6 +344,45 @@ describe('record-presence: subscription events', () => {
     const error = await handler(subscription('subscribed')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PresenceWriteError);
     expect((error as Error).cause).toBeInstanceOf(Error);
+  });
+});
+
+describe('record-presence: registered devices only', () => {
+  const connectedItem = { sessionIdentifier: { S: '6b3ad1d7-1c3e-4b8e-9a47-2f8e0a2f1c11' }, eventTimestamp: { N: '1741083000000' } };
+  const events: [string, () => LifecycleEvent | SubscriptionEvent][] = [
+    ['connected', () => lifecycle('connected')],
+    ['disconnected', () => lifecycle('disconnected')],
+    ['subscribed', () => subscription('subscribed')],
+    ['unsubscribed', () => subscription('unsubscribed')],
+  ];
+
+  it.each(events)('reads the device registry once, by client id and eventually consistent, before recording a %s event', async (_type, make) => {
+    dynamodb.on(GetItemCommand, { TableName: TABLE }).resolves({ Item: connectedItem });
+    dynamodb.on(UpdateItemCommand).resolves({});
+    await expect(handler(make())).resolves.toMatchObject({ clientId: 'dev-berta-laptop', applied: true });
+    expect(allGetInputs()[0]).toEqual({ TableName: REGISTRY, Key: { clientId: { S: 'dev-berta-laptop' } } });
+    expect(allGetInputs().filter((input) => input.TableName === REGISTRY)).toHaveLength(1);
+    expect(dynamodb).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+  });
+
+  it.each(events)('ignores a %s event of a client id the registry does not hold: logged with the reason, no PRESENCE read or write', async (type, make) => {
+    const logs = captureLogs();
+    registry().resolves({});
+    await expect(handler(make())).resolves.toEqual({ clientId: 'dev-berta-laptop', state: type, applied: false, reason: REFUSAL_REASONS.unregisteredClientId });
+    expect(dynamodb).toHaveReceivedCommandTimes(GetItemCommand, 1);
+    expect(dynamodb).not.toHaveReceivedCommand(UpdateItemCommand);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ level: 'WARN', message: 'lifecycle event ignored: unregistered-client-id', clientId: 'dev-berta-laptop', state: type, reason: 'unregistered-client-id' }),
+    );
+  });
+
+  it.each(events)('fails with PresenceWriteError when the registry cannot be read for a %s event, keeping the cause, and writes nothing', async (_type, make) => {
+    const cause = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
+    registry().rejects(cause);
+    const error = await handler(make()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PresenceWriteError);
+    expect(error).toMatchObject({ name: 'PresenceWriteError', cause, message: 'reading the device registry for dev-berta-laptop failed: ProvisionedThroughputExceededException: slow down' });
+    expect(dynamodb).not.toHaveReceivedCommand(UpdateItemCommand);
   });
 });
 

@@ -154,8 +154,8 @@ describe('the local presence path when the PRESENCE write fails', () => {
   let sqsClient: SQSClient;
 
   beforeAll(async () => {
-    // A DynamoDB without the table the handler writes to: every write fails (ResourceNotFoundException).
-    table = await startPresenceTable('some-other-table');
+    // A DynamoDB without the tables the handler reads and writes: every call fails (ResourceNotFoundException).
+    table = await startPresenceTable('some-other-table', null);
     const saved = process.env.PRESENCE_TABLE_NAME;
     process.env.PRESENCE_TABLE_NAME = 'missing-presence-table';
     try {

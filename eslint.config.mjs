@@ -19,7 +19,7 @@ const TASKS_AND_INFRA = { folders: ['tasks', 'infra'], why: 'the client is a pac
 const EVERY_PART = { folders: ['tasks', 'infra', 'client', 'local', 'test', 'state-machines', 'sql'], why: 'contracts/ imports no other part of the project' };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', 'dist/', '**/*.js', '**/*.mjs'] },
+  { ignores: ['node_modules/', 'cdk.out/', 'coverage/', 'dist/', 'client/dist/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

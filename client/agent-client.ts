@@ -1,13 +1,13 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import mqtt from 'mqtt';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { z } from 'zod';
 import type { NotificationEnvelope } from '../contracts/envelope';
 import { CLIENT_ID_PATTERN } from '../contracts/naming';
 import { pushTopicOf } from '../contracts/push-topic';
-import { claimMessage, type ClaimInput, type ClaimResult } from './claim';
+import type { ClaimInput, ClaimResult, Claimer } from './claim-types';
+import type { DrainResult, InboxReader } from './drain';
 import { TypedEmitter } from './emitter';
-import { ConnectionError, InvalidClientOptionsError, SubscribeError } from './errors';
+import { ConnectionError, InvalidClientOptionsError, NotAuthorizedError, StoreError, SubscribeError } from './errors';
 import {
   emptyState,
   foldAll,
@@ -19,8 +19,8 @@ import {
   type InboxState,
   type MessageView,
 } from './fold';
-import { Inbox, type DrainResult, type InboxOptions } from './inbox';
 import { parseNotification } from './parse';
+import { changedEntries, DEFAULT_RETENTION_MS, MemoryStorage, type NotificationStore } from './store';
 
 /** Reconnect backoff: `min(maxDelayMs, initialDelayMs * multiplier^attempt)`, minus up to `jitter` of it. */
 export interface ReconnectOptions {
@@ -34,35 +34,58 @@ export interface ReconnectOptions {
   jitter?: number;
 }
 
+/** Where to connect: a URL, and when the credential in it (the sign-in token) expires. */
+export interface BrokerEndpoint {
+  url: string;
+  /** The connection is renewed with a fresh endpoint `renewBeforeExpiryMs` before this. */
+  expiresAt?: Date;
+}
+
 export interface AgentClientOptions {
   /** The device's own IoT client id (`[A-Za-z0-9_-]+`); it connects with it and subscribes to `notify/<clientId>`. */
   clientId: string;
-  /** The agent using the device: the `handledBy` written by `claim`. */
+  /** The agent using the device. */
   agentId: string;
   /**
-   * The broker URL (`mqtt://…`, `ws://…`, `wss://…`), or a function returning one for each connection
-   * attempt, e.g. `awsIotUrlProvider({ endpoint, region, credentials })` for AWS IoT with SigV4.
+   * The broker URL (`mqtt://…`, `ws://…`, `wss://…`), or a function returning one (or a
+   * `BrokerEndpoint`) for each connection attempt, e.g. `authorizerUrlProvider(…)` for AWS IoT with
+   * the sign-in token.
    */
-  brokerUrl: string | (() => Promise<string>);
+  brokerUrl: string | (() => Promise<string | BrokerEndpoint>);
+  /**
+   * How long before the endpoint's `expiresAt` the client reconnects with a fresh one. Default
+   * 360000 (6 minutes): AWS IoT refuses a token with less than 5 minutes left, and disconnects a
+   * connection when its token expires.
+   */
+  renewBeforeExpiryMs?: number;
+  /**
+   * One more drain this long after each connect (0: none). Not polling: the workflow may have
+   * found the device offline just before it subscribed, and then writes the inbox copy after the
+   * connect-time drain; this drain finds it. Default 5000.
+   */
+  followUpDrainMs?: number;
   /** MQTT keep-alive, seconds. Default 30 (AWS IoT accepts 30..1200). */
   keepaliveSeconds?: number;
   /** How long to wait for CONNACK, ms. Default 10000. */
   connectTimeoutMs?: number;
   reconnect?: ReconnectOptions;
-  /** The device's SQS inbox. Without it the client only gets pushes (no catch-up). */
-  inbox?: InboxOptions;
   /**
-   * While online, drain the inbox again this often, in ms. The workflow sees a device online from
-   * the broker's connect event, before the device has subscribed: a push in that moment is lost
-   * and only its inbox copy remains, written after the connect-time drain. The periodic drain
-   * finds it. Default 30000; 0 turns it off.
+   * The device's inbox, drained on every connect and reconnect (`ApiInbox` through the agent API;
+   * `Inbox` of the `aws` entry for SQS with IAM credentials). Without it the client only gets pushes.
    */
-  inboxPollIntervalMs?: number;
-  /** Where `claim` writes: the CONVO_HISTORY table. Without it `claim` throws `InvalidClientOptionsError`. */
-  claim?: { dynamodb: DynamoDBClient; tableName: string; now?: () => Date };
-  /** A state to start from (e.g. one kept from an earlier session). Default empty. */
-  initialState?: InboxState;
-  /** Further MQTT.js options (username/password, wsOptions, …); the ones this client manages are not overridable. */
+  inbox?: InboxReader;
+  /** Makes claims (`(input) => api.claim(input)`). Without it `claim` throws `InvalidClientOptionsError`. */
+  claim?: Claimer;
+  /**
+   * Where the state is kept: every notification is saved here before its inbox message is acked,
+   * and the state is loaded from here on `start`. Default: memory (nothing survives the process).
+   */
+  store?: NotificationStore;
+  /** How long saved entries live: the inbox retention. Default 4 days (the stack's default `inboxRetentionDays`). */
+  retentionMs?: number;
+  /** Clock for entry expiry; default `Date.now`. */
+  now?: () => number;
+  /** Further MQTT.js options (wsOptions, …); the ones this client manages are not overridable. */
   mqttOptions?: Omit<IClientOptions, 'clientId' | 'clean' | 'keepalive' | 'reconnectPeriod' | 'connectTimeout' | 'resubscribe' | 'manualConnect'>;
   /** Randomness for the backoff jitter; default Math.random. */
   random?: () => number;
@@ -73,7 +96,7 @@ export type PresenceState = 'online' | 'offline';
 export interface PresenceEvent {
   state: PresenceState;
   at: Date;
-  /** Why it went offline: `connection lost` or `stopped`. */
+  /** Why it went offline: `connection lost`, `stopped` or `not authorized`. */
   reason?: string;
 }
 
@@ -84,20 +107,27 @@ export interface AgentClientEvents {
   handled: MessageView;
   /** Connected and subscribed (`online`), or the connection is gone (`offline`). */
   presence: PresenceEvent;
-  /** Invalid payloads, failed deletes, connection and inbox errors. The client carries on. */
+  /**
+   * Invalid payloads, failed acks, connection, store and inbox errors. The client carries on, except
+   * after a `NotAuthorizedError` from the agent API: it stops (sign the agent in again).
+   */
   error: Error;
   /** The state changed (after any fold that changed something). */
   change: InboxState;
   /** An inbox drain finished. */
   drained: DrainResult;
+  /** Notifications were saved and folded (also those loaded from the store on start). */
+  folded: readonly NotificationEnvelope[];
 }
 
 const OptionsSchema = z.object({
   clientId: z.string().regex(CLIENT_ID_PATTERN, 'must match [A-Za-z0-9_-]+'),
   agentId: z.string().min(1),
-  brokerUrl: z.union([z.string().min(1), z.custom<() => Promise<string>>((v) => typeof v === 'function', 'must be a function')]),
+  brokerUrl: z.union([z.string().min(1), z.custom<() => Promise<string | BrokerEndpoint>>((v) => typeof v === 'function', 'must be a function')]),
+  renewBeforeExpiryMs: z.number().int().min(0).optional(),
+  followUpDrainMs: z.number().int().min(0).optional(),
+  retentionMs: z.number().int().positive().optional(),
   keepaliveSeconds: z.number().int().min(0).max(65535).optional(),
-  inboxPollIntervalMs: z.number().int().min(0).optional(),
   connectTimeoutMs: z.number().int().positive().optional(),
   reconnect: z
     .object({
@@ -123,7 +153,11 @@ export const backoffDelay = (attempt: number, options: ReconnectOptions = {}, ra
 };
 
 /**
- * The AgentCRM device client: MQTT presence and push, SQS inbox catch-up, the fold, and claim.
+ * The AgentCRM device client: MQTT presence and push, inbox catch-up, the fold, the durable store,
+ * and claim.
+ *
+ * Every fold goes through the store first: the new entries are saved, and only then does the state
+ * change and the inbox batch get acked. Folds run one at a time, in arrival order.
  *
  * Reconnects are managed here, not by MQTT.js (its `reconnectPeriod` is a fixed interval): MQTT.js
  * runs with `reconnectPeriod: 0`, and every lost connection schedules a new one after
@@ -136,7 +170,13 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
   readonly topic: string;
 
   private currentState: InboxState;
-  private readonly inbox?: Inbox;
+  private readonly inbox?: InboxReader;
+  private readonly store: NotificationStore;
+  private readonly now: () => number;
+  private foldQueue: Promise<unknown> = Promise.resolve();
+  private loaded?: Promise<void>;
+  private renewTimer?: ReturnType<typeof setTimeout>;
+  private followUpTimer?: ReturnType<typeof setTimeout>;
   private mqtt?: MqttClient;
   private started = false;
   private stopped = false;
@@ -148,7 +188,6 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
   private drainAbort?: AbortController;
   private drainFailures = 0;
   private drainRetryTimer?: ReturnType<typeof setTimeout>;
-  private pollTimer?: ReturnType<typeof setInterval>;
   private readonly random: () => number;
 
   constructor(private readonly options: AgentClientOptions) {
@@ -160,8 +199,10 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     this.clientId = options.clientId;
     this.agentId = options.agentId;
     this.topic = notifyTopic(options.clientId);
-    this.currentState = options.initialState ?? emptyState;
-    this.inbox = options.inbox ? new Inbox(options.inbox) : undefined;
+    this.currentState = emptyState;
+    this.inbox = options.inbox;
+    this.store = options.store ?? new MemoryStorage().open({ agentId: options.agentId, clientId: options.clientId });
+    this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
   }
 
@@ -187,13 +228,40 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     return getMessage(this.currentState, messageId, conversationId);
   }
 
-  /** Connects (and keeps reconnecting until `stop`). Returns at once; watch `presence`. */
+  /**
+   * Loads the saved state, then connects (and keeps reconnecting until `stop`). Returns at once;
+   * `ready()` resolves once the saved state is loaded; watch `presence`.
+   */
   start(): this {
     if (this.stopped) throw new InvalidClientOptionsError('a stopped AgentClient cannot be started again; create a new one');
     if (this.started) return this;
     this.started = true;
-    void this.openConnection();
+    this.loaded = this.load();
+    void this.loaded.then(() => this.openConnection());
     return this;
+  }
+
+  /** Resolves once `start` has loaded the saved state (a failed load is an `error` event). */
+  ready(): Promise<void> {
+    return this.loaded ?? Promise.resolve();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const entries = await this.store.load(this.now());
+      this.enqueueFold(async () => {
+        const before = this.currentState;
+        const loaded = entries.flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined));
+        const after = foldAll(before, loaded);
+        if (after === before) return;
+        this.currentState = after;
+        this.emit('folded', loaded);
+        this.emit('change', after);
+      });
+      await this.foldQueue;
+    } catch (err) {
+      this.emit('error', err instanceof StoreError ? err : new StoreError(`could not load the saved state: ${(err as Error).message}`, { cause: err }));
+    }
   }
 
   /** Disconnects cleanly (MQTT DISCONNECT), stops reconnecting and any drain; emits `offline` if it was online. */
@@ -202,23 +270,24 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.drainRetryTimer);
-    clearInterval(this.pollTimer);
+    clearTimeout(this.renewTimer);
+    clearTimeout(this.followUpTimer);
     this.drainAbort?.abort();
     const client = this.mqtt;
     this.mqtt = undefined;
     if (client) await endClient(client);
     this.setOffline('stopped');
     await this.drainRun?.catch(() => undefined);
+    await this.foldQueue;
   }
 
   /**
-   * Claims a message for this agent (conditional UpdateItem on CONVO_HISTORY). `{ won: false,
-   * handledBy }` when another agent was first. The `handled` notification then reaches every device,
-   * this one included, through the workflow.
+   * Claims a message for this agent. `{ won: false, handledBy }` when another agent was first. The
+   * `handled` notification then reaches every device, this one included, through the workflow.
    */
   async claim(input: ClaimInput): Promise<ClaimResult> {
-    if (!this.options.claim) throw new InvalidClientOptionsError('claim: the client has no `claim` options (dynamodb, tableName)');
-    return claimMessage({ ...this.options.claim, agentId: this.agentId }, input);
+    if (!this.options.claim) throw new InvalidClientOptionsError('claim: the client has no `claim` option');
+    return this.options.claim(input);
   }
 
   /**
@@ -238,20 +307,41 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     return this.drainRun;
   }
 
-  /** Folds notifications obtained elsewhere (they must already be valid envelopes). */
-  applyNotifications(notifications: readonly NotificationEnvelope[]): void {
-    const before = this.currentState;
-    const after = foldAll(before, notifications);
-    if (after === before) return;
-    this.currentState = after;
-    for (const t of transitions(before, after, notifications.map((n) => messageKey(n.conversationId, n.messageId)))) {
-      this.emit(t.became, t.message);
-    }
-    this.emit('change', after);
+  /**
+   * Saves and folds notifications obtained elsewhere (they must already be valid envelopes).
+   * Rejects with a `StoreError`, and changes nothing, when the store cannot save them.
+   */
+  applyNotifications(notifications: readonly NotificationEnvelope[]): Promise<void> {
+    return this.enqueueFold(async () => {
+      const before = this.currentState;
+      const after = foldAll(before, notifications);
+      if (after === before) return;
+      const changed = changedEntries(before, after);
+      try {
+        await this.store.save(changed, this.now() + (this.options.retentionMs ?? DEFAULT_RETENTION_MS));
+      } catch (err) {
+        throw err instanceof StoreError ? err : new StoreError(`could not save ${changed.length} message(s): ${(err as Error).message}`, { cause: err });
+      }
+      // A fold queued before this one may have moved the state on; fold again onto the current one.
+      const base = this.currentState;
+      const next = base === before ? after : foldAll(base, notifications);
+      this.currentState = next;
+      for (const t of transitions(base, next, notifications.map((n) => messageKey(n.conversationId, n.messageId)))) {
+        this.emit(t.became, t.message);
+      }
+      this.emit('folded', notifications);
+      this.emit('change', next);
+    });
+  }
+
+  private enqueueFold(work: () => Promise<void>): Promise<void> {
+    const run = this.foldQueue.then(work);
+    this.foldQueue = run.catch(() => undefined);
+    return run;
   }
 
   private async runDrains(): Promise<DrainResult | undefined> {
-    const inbox = this.inbox as Inbox;
+    const inbox = this.inbox as InboxReader;
     let result: DrainResult | undefined;
     do {
       this.drainAgain = false;
@@ -264,6 +354,12 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       } catch (err) {
         result = undefined;
         this.emit('error', err as Error);
+        if (err instanceof NotAuthorizedError) {
+          // The same token would be refused again: no retry loop. The app signs the agent in again.
+          this.setOffline('not authorized');
+          void this.stop();
+          break;
+        }
         this.scheduleDrainRetry();
         break;
       }
@@ -282,15 +378,17 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
   private async openConnection(): Promise<void> {
     this.reconnectTimer = undefined;
     if (this.stopped) return;
-    let url: string;
+    let endpoint: BrokerEndpoint;
     try {
-      url = typeof this.options.brokerUrl === 'function' ? await this.options.brokerUrl() : this.options.brokerUrl;
+      const given = typeof this.options.brokerUrl === 'function' ? await this.options.brokerUrl() : this.options.brokerUrl;
+      endpoint = typeof given === 'string' ? { url: given } : given;
     } catch (err) {
-      this.emit('error', new ConnectionError(`could not get the broker URL: ${(err as Error).message}`, { cause: err }));
+      this.emit('error', err instanceof NotAuthorizedError ? err : new ConnectionError(`could not get the broker URL: ${(err as Error).message}`, { cause: err }));
       this.scheduleReconnect();
       return;
     }
     if (this.stopped) return;
+    const url = endpoint.url;
     let client: MqttClient;
     try {
       client = mqtt.connect(url, {
@@ -310,6 +408,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       return;
     }
     this.mqtt = client;
+    this.scheduleRenewal(client, endpoint.expiresAt);
     client.on('connect', () => this.onConnect(client));
     client.on('message', (topic, payload) => {
       if (client === this.mqtt) this.onPush(topic, payload);
@@ -335,10 +434,12 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       if (!this.online) {
         this.online = true;
         this.emit('presence', { state: 'online', at: new Date() });
-        this.startInboxPolling();
       }
       // Catch-up after subscribing: anything pushed from now on arrives by push, anything before is in the inbox.
       void this.drainInbox();
+      clearTimeout(this.followUpTimer);
+      const followUp = this.options.followUpDrainMs ?? 5000;
+      if (followUp > 0 && this.inbox) this.followUpTimer = setTimeout(() => void this.drainInbox(), followUp);
     });
   }
 
@@ -349,7 +450,8 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       this.emit('error', parsed.error);
       return;
     }
-    this.applyNotifications([parsed.notification]);
+    // A push that cannot be saved is not lost: its inbox copy stays until a drain saves it.
+    this.applyNotifications([parsed.notification]).catch((err: unknown) => this.emit('error', err as Error));
   }
 
   private onClose(client: MqttClient): void {
@@ -360,15 +462,26 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     this.scheduleReconnect();
   }
 
-  private startInboxPolling(): void {
-    const interval = this.options.inboxPollIntervalMs ?? 30_000;
-    clearInterval(this.pollTimer);
-    if (!this.inbox || interval <= 0) return;
-    this.pollTimer = setInterval(() => void this.drainInbox(), interval);
+  /**
+   * Reconnects with a fresh endpoint (a fresh token) `renewBeforeExpiryMs` before the current one
+   * expires, so AWS IoT never has to cut the connection at the token's expiry. Presence stays
+   * `online` across the switch; the new connection drains the inbox, which holds anything pushed
+   * in between.
+   */
+  private scheduleRenewal(client: MqttClient, expiresAt: Date | undefined): void {
+    clearTimeout(this.renewTimer);
+    this.renewTimer = undefined;
+    if (expiresAt === undefined) return;
+    const delay = Math.max(0, expiresAt.getTime() - (this.options.renewBeforeExpiryMs ?? 360_000) - this.now());
+    this.renewTimer = setTimeout(() => {
+      if (client !== this.mqtt || this.stopped) return;
+      this.mqtt = undefined;
+      client.end(true);
+      void this.openConnection();
+    }, delay);
   }
 
   private setOffline(reason: string): void {
-    clearInterval(this.pollTimer);
     if (!this.online) return;
     this.online = false;
     this.emit('presence', { state: 'offline', at: new Date(), reason });

@@ -1,7 +1,8 @@
 import { UpdateItemCommand, type AttributeValue, type DynamoDBClient, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
-import { ConversationIdSchema, MessageIdSchema } from '../contracts/envelope';
 import { CONVO_HISTORY_TABLE } from '../contracts/tables';
+import { ClaimInputSchema, type ClaimInput, type ClaimResult } from './claim-types';
+export { ClaimInputSchema, type ClaimInput, type ClaimResult } from './claim-types';
 import { ClaimFailedError, InvalidClaimInputError, InvalidClientOptionsError, MessageNotFoundError } from './errors';
 
 /**
@@ -19,16 +20,6 @@ export interface ClaimOptions {
   /** Clock for `handledAt`; default `() => new Date()`. */
   now?: () => Date;
 }
-
-export const ClaimInputSchema = z.object({
-  conversationId: ConversationIdSchema,
-  messageId: MessageIdSchema,
-});
-export type ClaimInput = z.infer<typeof ClaimInputSchema>;
-
-export type ClaimResult =
-  | { won: true; handledBy: string; handledAt: string; alreadyYours?: true }
-  | { won: false; handledBy: string; handledAt?: string };
 
 const ClaimOptionsSchema = z.object({
   tableName: z.string().min(3).max(255),

@@ -101,3 +101,55 @@ export class IotUrlSigningError extends Error {
     this.name = 'IotUrlSigningError';
   }
 }
+
+/**
+ * The agent API refused the caller: 401 (the token: expired, wrong audience or issuer, …) or 403
+ * (`AgentNotActive`, `NotYourDevice`). Never retried: the same token would be refused again. Sign in
+ * again (401) or stop (403).
+ */
+export class NotAuthorizedError extends Error {
+  constructor(
+    /** 401 or 403. */
+    public readonly status: number,
+    /** The API's error code (`InvalidToken`, `AgentNotActive`, `NotYourDevice`, …). */
+    public readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NotAuthorizedError';
+  }
+}
+
+/**
+ * Any other refusal or failure of an agent API call: `retryable` for 5xx, 429 and network errors
+ * (the client backs off and tries again), not for other 4xx (the request itself is wrong).
+ */
+export class AgentApiError extends Error {
+  constructor(
+    /** HTTP status, or 0 when no answer came (network error, CORS). */
+    public readonly status: number,
+    public readonly code: string,
+    message: string,
+    public readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AgentApiError';
+  }
+}
+
+/** The sign-in token provider failed or returned something that is not a JWT with `exp`. */
+export class TokenProviderError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TokenProviderError';
+  }
+}
+
+/** The durable store could not load, save or wipe; nothing was acked on its account. */
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}

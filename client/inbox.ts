@@ -7,17 +7,24 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { NotificationEnvelope } from '../contracts/envelope';
+import { emptyDrainResult, type DrainHandlers, type DrainResult, type InboxReader } from './drain';
 import { InboxDeleteError, InboxUnavailableError, InvalidClientOptionsError } from './errors';
 import { parseNotification } from './parse';
 
+export type { DrainHandlers, DrainResult } from './drain';
+
 /**
+ * Direct SQS access for trusted server-side consumers with IAM credentials that allow
+ * `sqs:ReceiveMessage` and `sqs:DeleteMessage` on the inbox queue (and `sqs:GetQueueUrl` with
+ * `queueName`). Browsers use the agent API instead (`ApiInbox`) and never hold AWS credentials.
+ *
  * Inbox catch-up (docs/design.md §3 "Inbox"): the device's own SQS FIFO queue holds every
  * notification meant for it. A drain long-polls ReceiveMessage (10 at a time) until a receive comes back empty;
  * each batch is folded first and deleted after, so a crash in between loses nothing (SQS delivers
  * the messages again after the visibility timeout and the fold ignores duplicates).
  */
 export interface InboxOptions {
-  /** The SQS client (in a browser: built with Cognito identity-pool credentials). */
+  /** The SQS client, with IAM credentials of a trusted server-side consumer. */
   sqs: SQSClient;
   /** The inbox queue URL. Give this or `queueName`. */
   queueUrl?: string;
@@ -43,24 +50,6 @@ export interface InboxOptions {
   invalidMessages?: 'delete' | 'keep';
 }
 
-export interface DrainHandlers {
-  /** Folds one batch of valid notifications; called before any message of the batch is deleted. */
-  fold(notifications: NotificationEnvelope[]): void;
-  /** Invalid bodies and failed deletes, reported as they happen (the drain goes on). */
-  error(err: Error): void;
-}
-
-export interface DrainResult {
-  /** The queue does not exist yet: the workflow creates it with the first notification for this device. */
-  queueMissing: boolean;
-  receives: number;
-  received: number;
-  folded: number;
-  invalid: number;
-  deleted: number;
-  deleteFailed: number;
-}
-
 export const MAX_MESSAGES_PER_RECEIVE = 10;
 
 const isQueueMissing = (err: unknown): boolean => {
@@ -71,7 +60,7 @@ const isQueueMissing = (err: unknown): boolean => {
 const isAbort = (err: unknown, signal?: AbortSignal): boolean =>
   signal?.aborted === true || (err as { name?: string })?.name === 'AbortError';
 
-export class Inbox {
+export class Inbox implements InboxReader {
   private queueUrl: string | undefined;
   private readonly waitTimeSeconds: number;
   private readonly maxReceives: number;
@@ -113,7 +102,7 @@ export class Inbox {
    * the queue cannot be read (what was folded and deleted before stays so).
    */
   async drain(handlers: DrainHandlers, signal?: AbortSignal): Promise<DrainResult> {
-    const result: DrainResult = { queueMissing: false, receives: 0, received: 0, folded: 0, invalid: 0, deleted: 0, deleteFailed: 0 };
+    const result = emptyDrainResult();
     let queueUrl: string | undefined;
     try {
       queueUrl = await this.resolveQueueUrl(signal);
@@ -162,7 +151,8 @@ export class Inbox {
           if ((this.options.invalidMessages ?? 'delete') === 'delete') toDelete.push(m);
         }
       }
-      if (notifications.length > 0) handlers.fold(notifications);
+      // A fold that rejects (the store could not commit) ends the drain before the delete.
+      if (notifications.length > 0) await handlers.fold(notifications);
       result.folded += notifications.length;
       // Not aborted by `signal`: what was folded is deleted even while the client stops.
       const { deleted, failed } = await this.deleteBatch(queueUrl, toDelete, handlers);

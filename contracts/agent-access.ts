@@ -96,6 +96,11 @@ export const MAX_ACTIVE_DEVICES_PER_AGENT = 20;
 export const INBOX_WAIT_SECONDS = 2;
 /** SQS returns at most 10 messages per receive and deletes at most 10 per batch. */
 export const INBOX_BATCH_MAX = 10;
+/**
+ * Inbox retention when the stack's `inboxRetentionDays` is not set: a notification cannot come back
+ * from the inbox later than this after it was sent, so the client may forget it after that too.
+ */
+export const DEFAULT_INBOX_RETENTION_DAYS = 4;
 /** How long a received inbox message stays invisible to other reads before it must be acked. */
 export const INBOX_VISIBILITY_SECONDS = 60;
 

@@ -5,6 +5,7 @@
  * The keys, their defaults and ranges are documented once, in the README's "Deploy" table.
  */
 import type { Node } from 'constructs';
+import { DEFAULT_INBOX_RETENTION_DAYS } from '../contracts/agent-access';
 import { MAX_PIPE_BATCH_SIZE } from '../contracts/enrichment';
 import { QUEUE_NAME_PART_PATTERN } from '../contracts/naming';
 import { RECIPIENTS_PAGE_SIZE } from '../contracts/recipients-page';
@@ -42,7 +43,7 @@ export type WorkflowLogLevel = (typeof WORKFLOW_LOG_LEVELS)[number];
 export const DEFAULT_CONFIG = {
   prefix: 'convo-notify',
   dbName: 'convo_notify',
-  inboxRetentionDays: 4,
+  inboxRetentionDays: DEFAULT_INBOX_RETENTION_DAYS,
   recipientsPageSize: RECIPIENTS_PAGE_SIZE.default,
   /**
    * A batch of ten realistic 400 KB items is about 4 MB of enrichment request, under Lambda's 6 MB

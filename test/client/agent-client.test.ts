@@ -10,6 +10,7 @@ import { mockClient, type AwsStub } from 'aws-sdk-client-mock';
 import { awsIotUrlProvider } from '../../client/aws-iot-url';
 import { backoffDelay, AgentClient } from '../../client/agent-client';
 import { ConnectionError, InvalidClientOptionsError, InvalidNotificationError } from '../../client/errors';
+import { Inbox } from '../../client/inbox';
 import { created, handled } from './notifications';
 import { record, sleep, startWorld, waitFor, waitUntil, type World } from './harness';
 
@@ -276,33 +277,29 @@ describe('AgentClient with a real MQTT broker (aedes) and local SQS', () => {
     await up;
   });
 
-  it('drains its inbox again while online, finding a notification whose push it missed', async () => {
-    const d1 = world.client('dev-1', { inboxPollIntervalMs: 100 });
+  it('drains once more followUpDrainMs after connecting, then never again while subscribed', async () => {
+    const d1 = world.client('dev-1', { followUpDrainMs: 1500 });
     const ready = drained(d1);
     d1.start();
     await ready;
+    const started = Date.now();
+    // Written after the connect-time drain, as when the workflow found the device offline a moment before it subscribed.
     const seen = waitFor(d1, 'new');
-    // Only the inbox copy exists: the push went out before the device had subscribed.
-    await world.sendToInbox('dev-1', created('m-missed'));
-    expect((await seen).messageId).toBe('m-missed');
-    await waitUntil('the inbox copy deleted after the fold', () => world.inboxBodies('dev-1').length === 0);
-  });
-
-  it('does not poll its inbox when polling is turned off', async () => {
-    const d1 = world.client('dev-1', { inboxPollIntervalMs: 0 });
-    const ready = drained(d1);
-    d1.start();
-    await ready;
+    const followUp = waitFor(d1, 'drained');
+    await world.sendToInbox('dev-1', created('m-late'));
+    expect((await seen).messageId).toBe('m-late');
+    expect(await followUp).toMatchObject({ folded: 1 });
+    expect(Date.now() - started).toBeGreaterThan(1000);
     const r1 = record(d1);
     await world.sendToInbox('dev-1', created('m-later'));
-    await sleep(300);
-    expect(r1.of('new')).toEqual([]);
+    await sleep(2000);
+    expect(r1.of('drained')).toEqual([]);
     expect(d1.isNew('m-later')).toBe(false);
   });
 
   it('treats an inbox queue that does not exist yet as empty', async () => {
     const d1 = world.client('dev-1', {
-      inbox: { sqs: world.sqsClient, queueName: 'convo-notify-inbox-brand-new.fifo', waitTimeSeconds: 0 },
+      inbox: new Inbox({ sqs: world.sqsClient, queueName: 'convo-notify-inbox-brand-new.fifo', waitTimeSeconds: 0 }),
     });
     const r = record(d1);
     const done = drained(d1);
@@ -345,7 +342,7 @@ describe('AgentClient inbox drains (SQS mocked)', () => {
       agentId: 'a',
       brokerUrl: 'mqtt://127.0.0.1:1',
       reconnect: { initialDelayMs: 10, jitter: 0 },
-      inbox: { sqs, queueUrl: QUEUE_URL, waitTimeSeconds: 0 },
+      inbox: new Inbox({ sqs, queueUrl: QUEUE_URL, waitTimeSeconds: 0 }),
     });
   });
   afterEach(async () => {

@@ -40,21 +40,35 @@ describe('browser bundle (esbuild)', () => {
     expect(inputs).toContain('contracts/envelope.ts');
   });
 
-  it('loads as an ES module and works (fold, isNew, emitter, URL signing) with only browser globals', async () => {
+  it('carries no AWS SDK: browsers reach AWS through the agent API and the IoT authorizer only', () => {
+    // @aws-crypto/sha256-js (the client id owner hash of contracts/agent-access.ts) brings only @smithy/util-utf8.
+    expect(inputs.filter((i) => /node_modules\/@aws-sdk\//.test(i) || (/node_modules\/@smithy\//.test(i) && !i.startsWith('node_modules/@smithy/util-utf8/')))).toEqual([]);
+    expect(inputs).not.toContain('client/inbox.ts');
+    expect(inputs).not.toContain('client/claim.ts');
+    expect(inputs).not.toContain('client/aws-iot-url.ts');
+  });
+
+  it('keeps only zod’s English locale (the one its default error messages use)', () => {
+    expect(inputs.filter((i) => i.startsWith('node_modules/zod/v4/locales/'))).toEqual(['node_modules/zod/v4/locales/en.js']);
+  });
+
+  it('loads as an ES module and works (fold, isNew, token expiry, authorizer URL, client) with only browser globals', async () => {
     // Node 20 lacks \`navigator\`, which MQTT.js's browser build reads at load; a browser has it.
     const script = `
       globalThis.navigator ??= { userAgent: 'bundle-test' };
       const m = await import(${JSON.stringify(pathToFileURL(outfile).href)});
       const s1 = m.fold(m.emptyState, ${JSON.stringify(created('m1'))});
       const s2 = m.fold(s1, ${JSON.stringify(handled('m1'))});
-      const url = await m.createAwsIotWebSocketUrl({ endpoint: 'x-ats.iot.us-east-1.amazonaws.com', region: 'us-east-1',
-        credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret', sessionToken: 'tok' }, signingDate: new Date(0) });
+      const jwt = ['{"alg":"RS256"}', '{"sub":"a","exp":2000000000}'].map((p) => btoa(p).replace(/=+$/, '')).join('.') + '.sig';
+      const url = m.authorizerWebSocketUrl({ endpoint: 'x-ats.iot.us-east-1.amazonaws.com', authorizerName: 'convo-notify-agent-jwt' }, jwt);
       const client = new m.AgentClient({ clientId: 'dev-1', agentId: 'a', brokerUrl: 'wss://example.invalid/mqtt' });
       let seen = 0; client.on('presence', () => { seen += 1; });
       console.log(JSON.stringify({
-        exports: ['AgentClient', 'fold', 'isNew', 'newMessages', 'claimMessage', 'createAwsIotWebSocketUrl', 'NotificationEnvelopeSchema'].filter((k) => !(k in m)),
+        exports: ['AgentClient', 'AgentApi', 'ApiInbox', 'openAgentDevice', 'SharedAgentDevice', 'IndexedDbStorage', 'MemoryStorage', 'attachOsNotifications', 'fold', 'isNew', 'newMessages', 'NotificationEnvelopeSchema'].filter((k) => !(k in m)),
+        absent: ['Inbox', 'claimMessage', 'createAwsIotWebSocketUrl'].filter((k) => k in m),
+        invalid: m.parseNotification('{"kind":"message.created"}', 'push').error.issues[0],
         newAfterCreated: m.isNew(s1, 'm1'), newAfterHandled: m.isNew(s2, 'm1'),
-        url: url.split('?')[0], signed: /X-Amz-Signature=[0-9a-f]{64}/.test(url), seen,
+        url: url.split('?')[0], query: [...new URL(url).searchParams.keys()], expiry: m.tokenExpiry(jwt).toISOString(), seen,
       }));`;
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 30_000 }).catch(
       (err: { stderr?: string }) => {
@@ -63,10 +77,13 @@ describe('browser bundle (esbuild)', () => {
     );
     expect(JSON.parse(stdout)).toEqual({
       exports: [],
+      absent: [],
+      invalid: 'notificationId: Invalid input: expected string, received undefined',
       newAfterCreated: true,
       newAfterHandled: false,
       url: 'wss://x-ats.iot.us-east-1.amazonaws.com/mqtt',
-      signed: true,
+      query: ['x-amz-customauthorizer-name', 'token'],
+      expiry: '2033-05-18T03:33:20.000Z',
       seen: 0,
     });
   });

@@ -118,13 +118,14 @@ describe('claim (DynamoDB mocked)', () => {
     expect(item.handledBy).toEqual({ S: winners[0].handledBy });
   });
 
-  it('AgentClient.claim uses its agent id and table, and needs claim options', async () => {
+  it('AgentClient.claim goes through its claimer (here claimMessage with the agent id and table), and needs one', async () => {
     ddbMock.on(UpdateItemCommand).resolves({});
+    const dynamodb = new DynamoDBClient({});
     const client = new AgentClient({
       clientId: 'dev-1',
       agentId: 'agent-9',
       brokerUrl: 'mqtt://127.0.0.1:1',
-      claim: { dynamodb: new DynamoDBClient({}), tableName: 'CONVO_HISTORY', now: () => NOW },
+      claim: (input) => claimMessage({ dynamodb, tableName: 'CONVO_HISTORY', agentId: 'agent-9', now: () => NOW }, input),
     });
     await expect(client.claim({ conversationId: 'c1', messageId: 'm1' })).resolves.toMatchObject({ won: true, handledBy: 'agent-9' });
     expect(ddbMock.commandCalls(UpdateItemCommand)[0].args[0].input.ExpressionAttributeValues?.[':agentId']).toEqual({ S: 'agent-9' });

@@ -1,6 +1,7 @@
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AgentClient, type AgentClientEvents, type AgentClientOptions } from '../../client/agent-client';
 import type { TypedEmitter } from '../../client/emitter';
+import { Inbox } from '../../client/inbox';
 import { startBroker, type LocalBroker } from '../../local/emulators/broker';
 import { attachIotLifecycleEvents, type LifecycleAdapter } from '../../local/runtime/iot-lifecycle';
 import { listen, type Listening } from '../../local/emulators/listen';
@@ -91,7 +92,7 @@ export const startWorld = async (devices: string[]): Promise<World> => {
         keepaliveSeconds: 5,
         connectTimeoutMs: 2000,
         reconnect: { initialDelayMs: 20, maxDelayMs: 200, jitter: 0 },
-        inbox: { sqs: sqsClient, queueUrl: sqs.queueUrl(inboxQueueName(INBOX_PREFIX, clientId)), waitTimeSeconds: 0 },
+        inbox: new Inbox({ sqs: sqsClient, queueUrl: sqs.queueUrl(inboxQueueName(INBOX_PREFIX, clientId)), waitTimeSeconds: 0 }),
         ...overrides,
       });
       clients.push(c);

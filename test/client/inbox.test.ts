@@ -105,7 +105,12 @@ describe('Inbox.drain (SQS mocked)', () => {
     sqsMock.on(DeleteMessageBatchCommand).rejects(Object.assign(new Error('socket hang up'), { name: 'TimeoutError' }));
     const errors: Error[] = [];
     let state: InboxState = emptyState;
-    const handlers: DrainHandlers = { fold: (ns) => (state = foldAll(state, ns)), error: (e) => errors.push(e) };
+    const handlers: DrainHandlers = {
+      fold: (ns) => {
+        state = foldAll(state, ns);
+      },
+      error: (e) => errors.push(e),
+    };
     const first = await inbox().drain(handlers);
     expect(first).toMatchObject({ folded: 1, deleted: 0, deleteFailed: 1 });
     expect(errors).toHaveLength(1);

@@ -66,7 +66,6 @@ describe('local flow end to end', () => {
       agentId,
       brokerUrl: stack.endpoints.mqtt,
       reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-      inboxPollIntervalMs: 200,
       inbox: { sqs, queueName: `${stack.config.inboxQueueNamePrefix}${clientId}.fifo`, waitTimeSeconds: 0 },
       claim: { dynamodb: ddb, tableName: stack.config.convoHistoryTable },
     });

@@ -36,8 +36,15 @@ const start = async () => {
   events.addEventListener('execution', (e) => executions.add(JSON.parse((e as MessageEvent<string>).data) as ExecutionSummary));
   // (Re)connected: executions that finished while the stream was down are in the list.
   events.addEventListener('open', () => void executions.reload());
-  events.addEventListener('error', () => document.body.classList.toggle('disconnected', events.readyState !== EventSource.OPEN));
-  events.addEventListener('open', () => document.body.classList.remove('disconnected'));
+  // Colour alone says nothing to a reader who does not know what red means here, or cannot see it.
+  const status = byId('connection-status');
+  const setConnected = (connected: boolean) => {
+    document.body.classList.toggle('disconnected', !connected);
+    status.textContent = connected ? '' : 'disconnected from the local runtime — retrying…';
+    status.hidden = connected;
+  };
+  events.addEventListener('error', () => setConnected(events.readyState === EventSource.OPEN));
+  events.addEventListener('open', () => setConnected(true));
 
   document.body.dataset.ready = 'true';
 };

@@ -13,8 +13,15 @@ import type { ExecutionRecord, ExecutionSummary, StateEvent } from './types';
 const MAX_LISTED = 200;
 const MAX_EVENTS_SHOWN = 60;
 
+/** One entry of the batch: kind, whom it addresses and the start of the message, so rows can be told apart. */
+const describeRecord = (r: ExecutionSummary['records'][number]): string => {
+  const who = r.audience ?? (r.topic ? `topic ${r.topic}` : undefined);
+  const preview = r.preview ? `“${r.preview}”` : r.messageId;
+  return [r.kind, who && `→ ${who}`, preview].filter(Boolean).join(' ');
+};
+
 const describeRecords = (s: ExecutionSummary): string => {
-  const parts = s.records.map((r) => `${r.kind} ${r.messageId ?? '?'}`);
+  const parts = s.records.map(describeRecord);
   return parts.length > 2 ? `${parts.slice(0, 2).join(', ')} +${parts.length - 2}` : parts.join(', ') || '(empty batch)';
 };
 
@@ -31,6 +38,7 @@ export const stateErrors = (record: ExecutionRecord): Highlight['errors'] => {
 
 export class ExecutionsView {
   private readonly graph: Graph;
+  private readonly pinToggle: HTMLButtonElement;
   private summaries: ExecutionSummary[] = [];
   private selectedName?: string;
   /** Until the user picks one, the newest execution is shown as it arrives. */
@@ -46,12 +54,28 @@ export class ExecutionsView {
     definition: AslStates,
   ) {
     this.graph = buildGraph(definition);
+    this.pinToggle = h('button', { type: 'button', class: 'pin-toggle', 'data-testid': 'pin-toggle', onclick: () => this.setPinned(!this.pinned) });
+    (this.list.parentElement ?? this.list).before(this.pinToggle);
+    this.renderPin();
     replaceChildren(this.detail, h('p', { class: 'placeholder' }, 'Post a message: its execution appears here.'));
     let pending = 0;
     window.addEventListener('resize', () => {
       cancelAnimationFrame(pending);
       pending = requestAnimationFrame(() => this.view?.draw());
     });
+  }
+
+  /** Unpinning goes back to the newest execution and follows again. */
+  setPinned(pinned: boolean): void {
+    this.pinned = pinned;
+    this.renderPin();
+    if (!pinned && this.summaries[0] && this.summaries[0].name !== this.selectedName) void this.select(this.summaries[0].name, false);
+  }
+
+  private renderPin(): void {
+    this.pinToggle.dataset.pinned = String(this.pinned);
+    this.pinToggle.setAttribute('aria-pressed', String(this.pinned));
+    this.pinToggle.textContent = this.pinned ? '📌 Pinned: click to follow new executions' : 'Following new executions: click to pin this one';
   }
 
   async reload(): Promise<void> {
@@ -102,7 +126,10 @@ export class ExecutionsView {
   }
 
   async select(name: string, byUser: boolean): Promise<void> {
-    if (byUser) this.pinned = true;
+    if (byUser && !this.pinned) {
+      this.pinned = true;
+      this.renderPin();
+    }
     this.selectedName = name;
     this.renderList();
     const seq = ++this.loadSeq;
@@ -124,9 +151,10 @@ export class ExecutionsView {
       api
         .replay(record.name)
         .then((s) => {
-          this.pinned = true;
+          // The replay is the newest execution: show it and keep following, as after a post.
+          this.pinned = false;
+          this.renderPin();
           this.add(s);
-          void this.select(s.name, true);
         })
         .catch((err: unknown) => alert(`Replay failed: ${(err as Error).message}`))
         .finally(() => {

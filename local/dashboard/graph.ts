@@ -105,14 +105,20 @@ const subgraphsOf = (state: AslState): AslStates[] => [
 
 export const buildGraph = (definition: AslStates): Graph => {
   const names = Object.keys(definition.States);
-  // Two transitions between the same states (Next and a Catch to the same target) are drawn as one edge.
+  // Two transitions between the same states (Next and a Catch to the same target) are drawn as one
+  // edge whose label names each of them, so the success path is not mistaken for the error path.
   const byKey = new Map<string, Omit<GraphEdge, 'back' | 'via'>>();
+  const merged = new Map<string, string[]>();
+  const labelOf = (e: Omit<GraphEdge, 'back' | 'via'>): string => (e.kind === 'catch' ? `catch: ${e.label}` : (e.label ?? e.kind));
   for (const e of names.flatMap((n) => transitionsOf(n, definition.States[n]))) {
     if (!(e.to in definition.States)) continue;
     const seen = byKey.get(edgeKey(e));
-    const label = e.kind === 'catch' ? `catch: ${e.label}` : e.label;
-    if (seen) seen.label = [seen.label, label].filter(Boolean).join(' / ');
-    else byKey.set(edgeKey(e), { ...e });
+    if (seen) {
+      const labels = merged.get(edgeKey(e)) ?? [labelOf(seen)];
+      labels.push(labelOf(e));
+      merged.set(edgeKey(e), labels);
+      seen.label = labels.join(' / ');
+    } else byKey.set(edgeKey(e), { ...e });
   }
   const raw = [...byKey.values()];
   const outgoing = new Map(names.map((n) => [n, raw.filter((e) => e.from === n)]));
@@ -175,6 +181,7 @@ export const buildGraph = (definition: AslStates): Graph => {
   const discovered = (n: string) => (n in dummies ? order.length + Object.keys(dummies).indexOf(n) : order.indexOf(n));
   // One barycentre pass: a state sits under the mean position of the states leading to it.
   const position = new Map<string, number>();
+  const loopEnds = new Set([...backEdges].flatMap((e) => [e.from, e.to]));
   layers.forEach((layer, i) => {
     if (i > 0) {
       const weight = (n: string) => {
@@ -183,6 +190,10 @@ export const buildGraph = (definition: AslStates): Graph => {
       };
       layer.sort((a, b) => weight(a) - weight(b) || discovered(a) - discovered(b));
     }
+    // Loops run along the right-hand margin: their ends sit last in their rows, so the horizontal
+    // runs to the margin cross no other state (an end state beside the loop would look like it loops).
+    const ends = layer.filter((n) => loopEnds.has(n));
+    if (ends.length) layer.splice(0, layer.length, ...layer.filter((n) => !loopEnds.has(n)), ...ends);
     layer.forEach((n, j) => position.set(n, j - (layer.length - 1) / 2));
   });
 

@@ -1,5 +1,6 @@
 import { api, ApiRequestError } from './api';
 import { h, replaceChildren } from './dom';
+import { MESSAGE_BODY_MAX_CHARS } from './limits';
 import type { Audience, DashboardConfig, PostMessageRequest, PostMessageResponse } from './types';
 
 /** The form that writes a customer message to CONVO_HISTORY, as the chat product would. */
@@ -26,7 +27,7 @@ export const renderPostForm = (container: HTMLElement, config: DashboardConfig, 
   );
   const sender = h('input', { name: 'senderId', value: config.senders[0]?.senderId ?? 'customer-web', list: 'known-senders', 'data-testid': 'sender-input', required: true });
   const senders = h('datalist', { id: 'known-senders' }, ...config.senders.map((s) => h('option', { value: s.senderId })));
-  const body = h('textarea', { name: 'body', rows: 3, placeholder: 'Hello, my order has not arrived…', 'data-testid': 'message-body', required: true });
+  const body = h('textarea', { name: 'body', rows: 3, placeholder: 'Hello, my order has not arrived…', 'data-testid': 'message-body', required: true, maxlength: MESSAGE_BODY_MAX_CHARS });
   const submit = h('button', { type: 'submit', class: 'primary', 'data-testid': 'post-submit' }, 'Post message');
   const hint = h('p', { class: 'hint', 'data-testid': 'audience-hint' });
   const result = h('div', { class: 'post-result', 'data-testid': 'post-result', role: 'status' });
@@ -78,13 +79,22 @@ export const renderPostForm = (container: HTMLElement, config: DashboardConfig, 
       .then((r) => {
         result.dataset.kind = 'ok';
         result.dataset.messageId = r.messageId;
-        replaceChildren(result, 'Written ', h('code', {}, r.messageId), ' to CONVO_HISTORY; its execution appears below.');
+        if (r.warning) result.dataset.warning = r.warning;
+        else delete result.dataset.warning;
+        replaceChildren(
+          result,
+          'Written ',
+          h('code', {}, r.messageId),
+          ' to CONVO_HISTORY; its execution appears below.',
+          r.warning && h('p', { class: 'warning', 'data-testid': 'post-warning' }, `Warning: ${r.warning}.`),
+        );
         body.value = '';
         onPosted(r);
       })
       .catch((err: unknown) => {
         result.dataset.kind = 'error';
         delete result.dataset.messageId;
+        delete result.dataset.warning;
         const issues = err instanceof ApiRequestError ? err.body.issues : undefined;
         replaceChildren(
           result,

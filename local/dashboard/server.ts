@@ -5,9 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ConversationIdSchema } from '../../contracts/envelope';
+import { previewOf } from '../../contracts/preview';
 import { listen } from '../emulators/listen';
 import { LOCAL_CREDENTIALS, type LocalStack } from '../runtime/stack';
 import type { ExecutionRecord } from '../runtime/workflow-runner';
+import { MESSAGE_BODY_MAX_CHARS } from './limits';
 import type { ApiError, DashboardConfig, ExecutionSummary, PostMessageResponse } from './types';
 
 /**
@@ -68,7 +70,7 @@ const required = (when = '') => ({
 const id = (when = '') => z.string(required(when)).trim().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 
 const common = {
-  body: z.string(required()).trim().min(1, 'must not be empty').max(4000, 'must be at most 4000 characters'),
+  body: z.string(required()).trim().min(1, 'must not be empty').max(MESSAGE_BODY_MAX_CHARS, `must be at most ${MESSAGE_BODY_MAX_CHARS} characters`),
   senderId: id().optional(),
   channel: id().optional(),
   conversationId: ConversationIdSchema.optional(),
@@ -83,6 +85,8 @@ export const PostMessageSchema = z.discriminatedUnion(
   ],
   { error: 'must be one of "sender", "team", "assigned"' },
 );
+
+export type PostMessage = z.infer<typeof PostMessageSchema>;
 
 const fieldIssues = (error: z.ZodError): { field: string; message: string }[] =>
   error.issues.flatMap((i) =>
@@ -123,13 +127,26 @@ const readJson = async (req: IncomingMessage): Promise<unknown> => {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'PayloadTooLarge', `the body must be at most ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) {
+      // Say the limit the user meets (the message's characters), not the transport's bytes.
+      throw new HttpError(413, 'PayloadTooLarge', `the request is too large: a message body must be at most ${MESSAGE_BODY_MAX_CHARS} characters`, [
+        { field: 'body', message: `must be at most ${MESSAGE_BODY_MAX_CHARS} characters` },
+      ]);
+    }
     chunks.push(chunk as Buffer);
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch {
     throw new HttpError(400, 'InvalidJson', 'the body is not valid JSON');
+  }
+};
+
+const decodeName = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, 'MalformedUrl', `the execution name in the URL is not valid percent-encoding: ${segment}`);
   }
 };
 
@@ -162,8 +179,23 @@ export const dashboardConfig = (stack: LocalStack): DashboardConfig => {
   };
 };
 
-type EntryLike = { notification?: { kind?: unknown; conversationId?: unknown; messageId?: unknown }; quarantine?: { keys?: { conversationId?: unknown; messageId?: unknown } } };
+type EntryLike = {
+  notification?: { kind?: unknown; conversationId?: unknown; messageId?: unknown; preview?: unknown };
+  audience?: { topic?: unknown; teamId?: unknown; assignedAgentId?: unknown; senderId?: unknown };
+  quarantine?: { keys?: { conversationId?: unknown; messageId?: unknown } };
+};
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Enough of a preview to tell rows apart in the list; the full one is in the execution's input. */
+const ROW_PREVIEW_CHARS = 60;
+
+/** Who the topic addresses: the team, the assigned agent, or the sender whose followers are notified. */
+const audienceOf = (a: EntryLike['audience']): { topic?: string; audience?: string } => {
+  const topic = text(a?.topic);
+  const [role, id] = topic === 'team' ? ['team', a?.teamId] : topic === 'direct' ? ['agent', a?.assignedAgentId] : topic === 'sender' ? ['sender', a?.senderId] : [];
+  const who = role && text(id) ? `${role} ${text(id)}` : undefined;
+  return { ...(topic ? { topic } : {}), ...(who ? { audience: who } : {}) };
+};
 
 /** The execution input is NormalizeBatch's answer: one notification or quarantine entry per stream record. */
 const recordOf = (entry: EntryLike): ExecutionSummary['records'][number] => {
@@ -171,10 +203,13 @@ const recordOf = (entry: EntryLike): ExecutionSummary['records'][number] => {
     return { kind: 'quarantined', conversationId: text(entry.quarantine.keys?.conversationId), messageId: text(entry.quarantine.keys?.messageId) };
   }
   const n = entry?.notification;
+  const preview = text(n?.preview);
   return {
     kind: n?.kind === 'message.created' ? 'created' : n?.kind === 'message.handled' ? 'handled' : '?',
     conversationId: text(n?.conversationId),
     messageId: text(n?.messageId),
+    ...audienceOf(entry?.audience),
+    ...(preview !== undefined ? { preview: previewOf(preview, ROW_PREVIEW_CHARS) } : {}),
   };
 };
 
@@ -188,6 +223,21 @@ export const summarize = (r: ExecutionRecord): ExecutionSummary => ({
   path: r.path,
   records: (Array.isArray(r.input) ? r.input : []).map((entry: EntryLike) => recordOf(entry)),
 });
+
+/**
+ * Why nobody will be notified, when that is so: the workflow resolves recipients from the
+ * recipients database the stack seeded (active agents' devices), so the seed answers it up front.
+ */
+export const nobodyNotified = (stack: LocalStack, m: PostMessage): string | undefined => {
+  const active = stack.seed.agents.filter((a) => (a.active ?? true) && a.devices.length > 0);
+  if (m.audience === 'team') {
+    return active.some((a) => a.teams?.includes(m.teamId)) ? undefined : `no active device for team "${m.teamId}": nobody will be notified`;
+  }
+  if (m.audience === 'assigned') {
+    return active.some((a) => a.agentId === m.assignedAgentId) ? undefined : `no active device for agent "${m.assignedAgentId}": nobody will be notified`;
+  }
+  return active.some((a) => a.follows?.includes(m.senderId)) ? undefined : `no active device follows sender "${m.senderId}": nobody will be notified`;
+};
 
 // --- the server ----------------------------------------------------------------------------------
 
@@ -251,12 +301,14 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
       ...(m.audience === 'assigned' ? { assignedAgentId: m.assignedAgentId } : {}),
     };
     await stack.putMessage(item);
-    log(`message ${item.messageId} (${m.audience}) written to CONVO_HISTORY`);
+    const warning = nobodyNotified(stack, m);
+    log(`message ${item.messageId} (${m.audience}) written to CONVO_HISTORY${warning ? `: ${warning}` : ''}`);
     sendJson(res, 201, {
       conversationId: item.conversationId as string,
       messageId: item.messageId as string,
       createdAt,
       item,
+      ...(warning ? { warning } : {}),
     } satisfies PostMessageResponse);
   };
 
@@ -299,7 +351,7 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
     }
     const execution = /^\/api\/executions\/([^/]+)(\/replay)?$/.exec(path);
     if (execution) {
-      const name = decodeURIComponent(execution[1]);
+      const name = decodeName(execution[1]);
       const record = stack.runner.execution(name);
       if (!record) throw new HttpError(404, 'ExecutionDoesNotExist', `no execution named ${name}`);
       if (execution[2]) {

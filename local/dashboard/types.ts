@@ -50,6 +50,8 @@ export interface PostMessageResponse {
   messageId: string;
   createdAt: string;
   item: Record<string, unknown>;
+  /** Set when the recipients data has nobody to notify for the audience (the message is still written). */
+  warning?: string;
 }
 
 export interface ApiError {
@@ -68,5 +70,15 @@ export interface ExecutionSummary {
   error?: ExecutionRecord['error'];
   path: string[];
   /** The entries of the batch (one per stream record), as identity and kind. */
-  records: { kind: 'created' | 'handled' | 'quarantined' | '?'; conversationId?: string; messageId?: string }[];
+  records: {
+    kind: 'created' | 'handled' | 'quarantined' | '?';
+    conversationId?: string;
+    messageId?: string;
+    /** The SNS topic chosen: `team`, `direct` or `sender`. */
+    topic?: string;
+    /** Whom the topic addresses, e.g. `team support`, `agent dave`, `sender customer-vip`. */
+    audience?: string;
+    /** The start of the message preview. */
+    preview?: string;
+  }[];
 }

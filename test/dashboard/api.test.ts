@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { startDashboard, type Dashboard } from '../../local/dashboard/server';
 import { buildGraph, takenTransitions, type AslStates } from '../../local/dashboard/graph';
+import { MESSAGE_BODY_MAX_CHARS } from '../../local/dashboard/limits';
 import type { DashboardConfig, ExecutionRecord, ExecutionSummary, PostMessageResponse } from '../../local/dashboard/types';
 import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
 
@@ -94,6 +95,26 @@ describe('dashboard API', () => {
     expect((await call('GET', '/api/messages')).status).toBe(405);
   });
 
+  it('answers a malformed execution name in the URL with 400 and a message, not a 500 with a stack', async () => {
+    const res = await call('GET', '/api/executions/%ZZ');
+    expect(res.status).toBe(400);
+    expect(res.json()).toEqual({ error: 'MalformedUrl', message: 'the execution name in the URL is not valid percent-encoding: %ZZ' });
+    expect((await call('POST', '/api/executions/%E0%A4%A/replay')).status).toBe(400);
+  });
+
+  it('names the message limit in characters for an oversized body, whether the request or only the message is too large', async () => {
+    const huge = await post({ audience: 'team', teamId: 'support', body: 'x'.repeat(100 * 1024) });
+    expect(huge.status).toBe(413);
+    expect(huge.json()).toMatchObject({ error: 'PayloadTooLarge', issues: [{ field: 'body', message: `must be at most ${MESSAGE_BODY_MAX_CHARS} characters` }] });
+    expect(huge.json().message).toContain(`${MESSAGE_BODY_MAX_CHARS} characters`);
+    expect(huge.text).not.toMatch(/bytes/);
+
+    const over = await post({ audience: 'team', teamId: 'support', body: 'x'.repeat(MESSAGE_BODY_MAX_CHARS + 1) });
+    expect(over.status).toBe(400);
+    expect(over.json().issues).toEqual([{ field: 'body', message: `must be at most ${MESSAGE_BODY_MAX_CHARS} characters` }]);
+    expect(MESSAGE_BODY_MAX_CHARS).toBe(4000);
+  });
+
   it('refuses requests addressed to another host name (DNS rebinding)', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(new URL('/api/config', dashboard.url), { headers: { host: 'attacker.example:80' } }, (res) => {
@@ -117,7 +138,7 @@ describe('dashboard API', () => {
     const summary = list.find((s) => s.records.some((r) => r.messageId === posted.messageId));
     expect(summary).toMatchObject({
       status: 'SUCCEEDED',
-      records: [{ kind: 'created', conversationId: posted.conversationId, messageId: posted.messageId }],
+      records: [{ kind: 'created', conversationId: posted.conversationId, messageId: posted.messageId, topic: 'team', audience: 'team support', preview: 'Where is my order?' }],
     });
     expect(summary!.path).toEqual(expect.arrayContaining(['UseTeamTopic', 'SendToInbox']));
 
@@ -162,5 +183,26 @@ describe('dashboard API', () => {
     }
     controller.abort();
     expect(event.path).toContain('UseDirectTopic');
+  });
+
+  // After the test above: these posts create inbox queues whose first use that test looks for.
+  it.each([
+    [{ audience: 'team', teamId: 'nobody-team' }, 'no active device for team "nobody-team": nobody will be notified'],
+    [{ audience: 'assigned', assignedAgentId: 'zed' }, 'no active device for agent "zed": nobody will be notified'],
+    [{ audience: 'sender', senderId: 'customer-unknown' }, 'no active device follows sender "customer-unknown": nobody will be notified'],
+  ])('writes a message to an audience nobody is in (%j) and warns that nobody will be notified', async (audience, warning) => {
+    const res = await post({ ...audience, body: 'Anyone there?' });
+    expect(res.status).toBe(201);
+    expect(res.json()).toMatchObject({ warning });
+  });
+
+  it.each([
+    [{ audience: 'team', teamId: 'sales' }],
+    [{ audience: 'assigned', assignedAgentId: 'bob' }],
+    [{ audience: 'sender', senderId: 'customer-vip' }],
+  ])('gives no warning when the audience %j has active devices', async (audience) => {
+    const res = await post({ ...audience, body: 'Hello' });
+    expect(res.status).toBe(201);
+    expect(res.json()).not.toHaveProperty('warning');
   });
 });

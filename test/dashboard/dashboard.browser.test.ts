@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { MESSAGE_BODY_MAX_CHARS } from '../../local/dashboard/limits';
 import { startDashboard, type Dashboard } from '../../local/dashboard/server';
 import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
 
@@ -167,9 +168,50 @@ if (!runnable) {
     expect(await taken('UseTeamTopic')).toBe('true');
   }, 90_000);
 
+  it('follows new executions after Replay; clicking one pins it until unpinned', async () => {
+    const pin = page.getByTestId('pin-toggle');
+    expect(await pin.getAttribute('data-pinned')).toBe('false');
+    const executionOf = (messageId: string) => page.locator(`[data-testid="execution-item"][data-message-ids="${messageId}"][data-kinds="created"]:not([data-replay-of])`);
+    const shown = (name: string | null) => page.waitForSelector(`[data-testid="execution-head"][data-name="${name}"]`);
+
+    const followed = await postToTeam('sales', 'Followed after the replay');
+    await shown(await executionOf(followed).getAttribute('data-name'));
+
+    const pinnedName = await executionOf(posted[0]).getAttribute('data-name');
+    await executionOf(posted[0]).click();
+    await shown(pinnedName);
+    expect(await pin.getAttribute('data-pinned')).toBe('true');
+    const later = await postToTeam('sales', 'Posted while pinned');
+    await executionOf(later).waitFor();
+    await stack.settle();
+    expect(await page.getByTestId('execution-head').getAttribute('data-name')).toBe(pinnedName);
+
+    await pin.click();
+    expect(await pin.getAttribute('data-pinned')).toBe('false');
+    await shown(await executionOf(later).getAttribute('data-name'));
+  }, 90_000);
+
+  it('limits the message to the server\'s length and says when nobody will be notified', async () => {
+    expect(await page.getByTestId('message-body').getAttribute('maxlength')).toBe(String(MESSAGE_BODY_MAX_CHARS));
+    // The form only offers seeded teams; a team that lost its members is what this stands for.
+    await page.getByTestId('team-select').evaluate((select) => select.append(new Option('ghosts', 'ghosts')));
+    await postToTeam('ghosts', 'Is anybody there?');
+    await expectText(page.getByTestId('post-warning'), 'no active device for team "ghosts": nobody will be notified');
+  }, 90_000);
+
   it('raised no errors in the page', () => {
     expect(pageErrors).toEqual([]);
   });
+
+  // Last: it stops the dashboard server under the page.
+  it('says in words that the page lost its connection to the local runtime', async () => {
+    expect(await page.getByTestId('connection-status').isHidden()).toBe(true);
+    const closing = dashboard;
+    dashboard = undefined as unknown as Dashboard;
+    await closing.close();
+    await expectText(page.getByTestId('connection-status'), 'disconnected from the local runtime — retrying…');
+    expect(await page.getByTestId('connection-status').isVisible()).toBe(true);
+  }, 30_000);
 });
 
 const expectVisible = async (locator: ReturnType<Page['getByTestId']>) => {

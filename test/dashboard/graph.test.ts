@@ -40,10 +40,22 @@ describe('dashboard workflow graph', () => {
     expect(edge(graph, 'Valid?', 'QuarantineRecord')).toMatchObject({ kind: 'choice', label: 'quarantine is present' });
     expect(edge(graph, 'AnyRecipients?', 'SendToUnrouted')).toMatchObject({ label: 'count = 0 & cursor is null' });
     expect(edge(graph, 'DeviceOnline?', 'PushToDevice')).toMatchObject({ label: 'online = true' });
-    // Next and a Catch to the same state are one edge.
+  });
+
+  it('labels a Next and a Catch to the same state as one edge naming both', () => {
     expect(allEdges(graph).filter((e) => e.from === 'PushToDevice' && e.to === 'SendToInbox')).toEqual([
-      expect.objectContaining({ kind: 'next', label: 'catch: any error' }),
+      expect.objectContaining({ kind: 'next', label: 'next / catch: any error' }),
     ]);
+  });
+
+  it('puts the ends of the paging loop last in their rows, so the loop crosses no other state', () => {
+    const g = inner(graph, 'ForEachStreamRecord');
+    const loop = g.edges.filter((e) => e.back);
+    expect(loop.map(edgeKey)).toEqual(['NextRecipientPage→ResolveRecipients']);
+    for (const name of [loop[0].from, loop[0].to]) {
+      const row = g.layers.find((l) => l.includes(name))!;
+      expect({ name, after: row.slice(row.indexOf(name) + 1) }).toEqual({ name, after: [] });
+    }
   });
 
   it('lays states out top to bottom; only the paging loop goes back up', () => {

@@ -17,6 +17,8 @@ describe('dashboard API', () => {
     dashboard = await startDashboard({ stack });
   }, 120_000);
   afterAll(async () => {
+    // The last tests post messages: their executions must finish before the stack and jest go away.
+    await stack?.settle();
     await dashboard?.close();
     await stack?.stop();
     if (previousLogLevel === undefined) delete process.env.LOG_LEVEL;

@@ -55,6 +55,8 @@ if (!runnable) {
 
   afterAll(async () => {
     await browser?.close();
+    // Messages posted by the page may still be in flight: let their executions finish first.
+    await stack?.settle();
     await dashboard?.close();
     await stack?.stop();
     if (previousLogLevel === undefined) delete process.env.LOG_LEVEL;

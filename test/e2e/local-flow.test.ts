@@ -4,6 +4,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { AgentClient } from '../../client';
 import { DEMO_DATA, generatedData } from '../../local/runtime/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
+import { customerMessage } from '../support/messages';
 import { notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
 
 /**
@@ -19,21 +20,6 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
   }
 };
 
-let sequence = 0;
-const customerMessage = (audience: Record<string, string>, body = 'Where is my order?') => {
-  sequence += 1;
-  return {
-    conversationId: `conv-${sequence}`,
-    messageId: `msg-${sequence}`,
-    tenantId: 'acme',
-    senderId: 'customer-7',
-    senderType: 'customer',
-    channel: 'web',
-    body,
-    createdAt: new Date(Date.UTC(2026, 10, 24, 10, 0, sequence)).toISOString(),
-    ...audience,
-  };
-};
 
 describe('local flow end to end', () => {
   let stack: LocalStack;

@@ -4,6 +4,7 @@ import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
 import type { QuarantineEntry } from '../../contracts/enrichment';
 import { PREVIEW_LENGTH, notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
+import { customerMessage } from '../support/messages';
 import { AWS_LIMITS } from '../../contracts/limits';
 
 /**
@@ -15,22 +16,8 @@ import { AWS_LIMITS } from '../../contracts/limits';
 
 const TEAM = ['alice-laptop', 'alice-phone', 'bob-laptop', 'carol-laptop'];
 
-let sequence = 0;
-const message = (overrides: Record<string, unknown> = {}) => {
-  sequence += 1;
-  return {
-    conversationId: `conv-${sequence}`,
-    messageId: `msg-${sequence}`,
-    tenantId: 'acme',
-    senderId: 'customer-7',
-    senderType: 'customer',
-    channel: 'web',
-    body: 'Where is my order?',
-    createdAt: new Date(Date.UTC(2026, 10, 24, 10, 0, sequence)).toISOString(),
-    teamId: 'support',
-    ...overrides,
-  };
-};
+/** A customer message to the support team unless `overrides` says otherwise. */
+const message = (overrides: Record<string, unknown> = {}) => customerMessage({ teamId: 'support', ...overrides });
 
 describe('nothing lost on the local flow', () => {
   let stack: LocalStack;

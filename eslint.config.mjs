@@ -28,7 +28,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['tasks/**/*.ts', 'infra/**/*.ts', 'state-machines/**/*.ts', 'sql/**/*.ts'],
+    files: ['tasks/**/*.ts', 'infra/**/*.ts', 'state-machines/**/*.ts', 'sql/**/*.ts', 'ops/**/*.ts'],
     rules: { 'no-restricted-imports': noImportOf(LOCAL_AND_TESTS) },
   },
   {

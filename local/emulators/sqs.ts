@@ -59,6 +59,7 @@ export const sqsMessageBytes = (body: string, attributes: Record<string, Message
 const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const DEFAULT_RETENTION_S = 345_600;
 const DEFAULT_VISIBILITY_S = 30;
+const QUEUE_NAME_REUSE_DELAY_MS = 60_000;
 
 interface StoredMessage {
   messageId: string;
@@ -97,6 +98,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class LocalSqs {
   private readonly queues = new Map<string, Queue>();
+  /** Queue name → when it was deleted: SQS refuses the name again for 60 seconds. */
+  private readonly deletedAt = new Map<string, number>();
   private readonly accountId: string;
   private readonly now: () => number;
   private readonly pollIntervalMs: number;
@@ -172,6 +175,14 @@ export class LocalSqs {
         'InvalidParameterValue',
       );
     }
+    const deletedAt = this.deletedAt.get(name);
+    if (deletedAt !== undefined && this.now() - deletedAt < QUEUE_NAME_REUSE_DELAY_MS) {
+      throw new SqsError(
+        'QueueDeletedRecently',
+        'You must wait 60 seconds after deleting a queue before you can create another with the same name.',
+        'AWS.SimpleQueueService.QueueDeletedRecently',
+      );
+    }
     const existing = this.queues.get(name);
     if (existing) {
       const differs = Object.entries(attributes).some(([k, v]) => existing.attributes[k] !== v);
@@ -195,6 +206,14 @@ export class LocalSqs {
     };
     this.queues.set(name, queue);
     return { QueueUrl: queue.url };
+  }
+
+  /** Deletes the queue and its messages, as DeleteQueue does (the name is reusable after 60 s). */
+  deleteQueue(input: { QueueUrl?: string }): Record<string, never> {
+    const q = this.queueFromUrl(input.QueueUrl);
+    this.queues.delete(q.name);
+    this.deletedAt.set(q.name, this.now());
+    return {};
   }
 
   getQueueUrl(input: { QueueName?: string }): { QueueUrl: string } {
@@ -457,6 +476,8 @@ export class LocalSqs {
         return this.createQueue(input);
       case 'GetQueueUrl':
         return this.getQueueUrl(input);
+      case 'DeleteQueue':
+        return this.deleteQueue(input);
       case 'SendMessage':
         return this.sendMessage(input);
       case 'SendMessageBatch':

@@ -2,6 +2,7 @@ import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
+  DeleteQueueCommand,
   GetQueueUrlCommand,
   ListQueuesCommand,
   ReceiveMessageCommand,
@@ -50,6 +51,20 @@ describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
   it('rejects creating an existing queue with other attributes as QueueNameExists', async () => {
     await fifo('q.fifo', { MessageRetentionPeriod: '60' });
     await expect(fifo('q.fifo', { MessageRetentionPeriod: '120' })).rejects.toMatchObject({ name: 'QueueNameExists' });
+  });
+
+  it('deletes a queue with its messages and refuses its name for 60 seconds, as DeleteQueue does', async () => {
+    const url = await fifo();
+    await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'kept?', MessageGroupId: 'g', MessageDeduplicationId: 'd' }));
+    await client.send(new DeleteQueueCommand({ QueueUrl: url }));
+    await expect(client.send(new GetQueueUrlCommand({ QueueName: 'inbox-d1.fifo' }))).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
+    await expect(client.send(new DeleteQueueCommand({ QueueUrl: url }))).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
+    clock += 59_000;
+    await expect(fifo()).rejects.toMatchObject({ name: 'QueueDeletedRecently' });
+    clock += 1_000;
+    const again = await fifo();
+    expect(again).toBe(url);
+    expect(sqs.peek('inbox-d1.fifo')).toEqual([]);
   });
 
   it('answers a send to a missing queue with QueueDoesNotExist', async () => {

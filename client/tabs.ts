@@ -17,6 +17,11 @@ import type { TokenSource } from './token';
  * - the leader posts every notification it saved on a BroadcastChannel of the same name; every
  *   tab folds them into its own copy of the state, which started from the same storage. The fold
  *   is order-independent and idempotent, so all tabs agree.
+ * - a tab that joins says hello on the channel and the leader answers with its presence and its
+ *   state: presence is only posted when it changes, so a tab joining a connected device would
+ *   otherwise not know it is online until the next change.
+ * - sign-out is announced on the channel even from a closed device (through a channel opened for
+ *   that message), so it reaches every open tab of the (agent, device).
  * - registration runs under the lock `convo-notify/<agentId>/register`, so two tabs opened at once
  *   register one device, not two.
  * Another agent signed in on the same page has other lock and channel names: they stay apart.
@@ -56,13 +61,19 @@ export interface SharedAgentDeviceEvents {
   signedOut: void;
 }
 
-type TabMessage = { type: 'folded'; notifications: NotificationEnvelope[] } | { type: 'presence'; event: PresenceEvent } | { type: 'signed-out' };
+type TabMessage =
+  | { type: 'folded'; notifications: NotificationEnvelope[] }
+  | { type: 'presence'; event: PresenceEvent }
+  | { type: 'hello' }
+  | { type: 'welcome'; presence?: PresenceEvent; notifications: NotificationEnvelope[] }
+  | { type: 'signed-out' };
 
 export const lockNameOf = (agentId: string, clientId: string): string => `convo-notify/${agentId}/${clientId}`;
 
 export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
   private currentState: InboxState = emptyState;
   private currentRole: TabRole = 'follower';
+  private currentPresence?: PresenceEvent;
   private closed = false;
   private readonly closing = new AbortController();
   private release?: () => void;
@@ -98,6 +109,14 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     return this.currentState;
   }
 
+  /**
+   * The leader's presence as this tab last heard it (its own connection's in the leader);
+   * `undefined` until the leader reported one, and again while a new leader connects.
+   */
+  get presence(): PresenceEvent | undefined {
+    return this.currentPresence;
+  }
+
   newMessages(): MessageView[] {
     return newMessages(this.currentState);
   }
@@ -125,10 +144,16 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     this.channel?.close();
   }
 
-  /** Signs the agent out in every tab: unregisters the device and wipes its state. */
+  /**
+   * Signs the agent out in every tab: unregisters the device and wipes its state. Works on a closed
+   * device too (a tab that switched the device off): the other tabs are told all the same.
+   */
   async signOut(): Promise<void> {
-    this.post({ type: 'signed-out' });
+    if (this.closed) this.announce({ type: 'signed-out' });
+    else this.post({ type: 'signed-out' });
     await this.close();
+    this.currentState = emptyState;
+    this.emit('change', emptyState);
     try {
       await this.api.unregisterDevice(this.clientId);
     } finally {
@@ -139,11 +164,11 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
 
   private async join(): Promise<void> {
     const name = lockNameOf(this.options.agentId, this.clientId);
-    const open = this.options.channel ?? ((n: string) => new BroadcastChannel(n) as unknown as BroadcastChannelLike);
-    const channel = open(name);
+    const channel = this.openChannel();
     this.channel = channel;
     // Listen before loading: a notification the leader saves meanwhile is folded either way.
     channel.onmessage = (event) => this.onTabMessage(event.data as TabMessage);
+    this.post({ type: 'hello' });
     const entries = await this.options.storage.open({ agentId: this.options.agentId, clientId: this.clientId }).load((this.options.client?.now ?? Date.now)());
     this.fold(entries.flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined)));
     this.emit('role', 'follower');
@@ -164,10 +189,13 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
       this.post({ type: 'folded', notifications: [...notifications] });
     });
     client.on('presence', (event) => {
+      this.currentPresence = event;
       this.emit('presence', event);
       this.post({ type: 'presence', event });
     });
     client.on('error', (err) => this.emit('error', err));
+    // What this tab knew was the previous leader's connection; its own is yet to come.
+    this.currentPresence = undefined;
     this.currentRole = 'leader';
     this.emit('role', 'leader');
     client.start();
@@ -178,9 +206,46 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
   private onTabMessage(message: TabMessage): void {
     if (this.closed) return;
     if (message.type === 'folded') this.fold(message.notifications);
-    else if (message.type === 'presence') this.emit('presence', message.event);
-    else if (message.type === 'signed-out') {
-      void this.close().then(() => this.emit('signedOut', undefined));
+    else if (message.type === 'hello') {
+      if (this.currentRole === 'leader') this.post({ type: 'welcome', presence: this.currentPresence, notifications: notificationsOf(this.currentState) });
+    } else if (message.type === 'welcome' || message.type === 'presence') {
+      // The leader's own connection is the only truth; a late message of the previous leader is not.
+      if (this.currentRole === 'leader') return;
+      if (message.type === 'welcome') this.fold(message.notifications);
+      const event = message.type === 'welcome' ? message.presence : message.event;
+      if (event) this.setPresence(event);
+    } else if (message.type === 'signed-out') {
+      void this.close().then(() => {
+        this.currentState = emptyState;
+        this.emit('change', emptyState);
+        this.emit('signedOut', undefined);
+      });
+    }
+  }
+
+  private setPresence(event: PresenceEvent): void {
+    const known = this.currentPresence;
+    if (known && known.state === event.state && known.at.getTime() === event.at.getTime() && known.reason === event.reason) return;
+    this.currentPresence = event;
+    this.emit('presence', event);
+  }
+
+  private openChannel(): BroadcastChannelLike {
+    const name = lockNameOf(this.options.agentId, this.clientId);
+    return this.options.channel ? this.options.channel(name) : (new BroadcastChannel(name) as unknown as BroadcastChannelLike);
+  }
+
+  /** Posts from a closed device: a channel of the same name, opened for this one message. */
+  private announce(message: TabMessage): void {
+    try {
+      const channel = this.openChannel();
+      try {
+        channel.postMessage(message);
+      } finally {
+        channel.close();
+      }
+    } catch (err) {
+      this.emit('error', err as Error);
     }
   }
 
@@ -201,3 +266,7 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     this.emit('change', after);
   }
 }
+
+/** The notifications a state was folded from (the winning `created` and `handled` of each message). */
+const notificationsOf = (state: InboxState): NotificationEnvelope[] =>
+  Object.values(state.messages).flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined));

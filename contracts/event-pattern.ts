@@ -11,9 +11,11 @@
  * - `{ "anything-but": value | [values] }`: the field is present and equals none of the values;
  * - `{ "exists": true | false }` on leaves: `true` needs a present, non-object value, `false` needs
  *   the field to be absent (a missing parent counts as absent);
+ * - `{ "numeric": [op, n, (op, n)] }` with `<`, `<=`, `=`, `>`, `>=` (a range when two comparisons
+ *   are given, both must hold), on JSON numbers only: a string such as `"0"` never matches;
  * - an array in the event matches when any of its elements matches.
  *
- * Anything else (`numeric`, `suffix`, `wildcard`, `equals-ignore-case`, `cidr`, `$or`, ...) throws
+ * Anything else (`suffix`, `wildcard`, `equals-ignore-case`, `cidr`, `$or`, ...) throws
  * `UnsupportedPatternError`: the local runtime must never silently disagree with AWS.
  */
 
@@ -25,7 +27,18 @@ export type PatternMatcher =
   | null
   | { readonly prefix: string }
   | { readonly 'anything-but': string | number | boolean | readonly (string | number | boolean)[] }
-  | { readonly exists: boolean };
+  | { readonly exists: boolean }
+  | { readonly numeric: readonly (NumericOperator | number)[] };
+
+/** The comparisons of a `numeric` matcher. */
+export type NumericOperator = '<' | '<=' | '=' | '>' | '>=';
+const NUMERIC_OPERATORS: Record<NumericOperator, (value: number, bound: number) => boolean> = {
+  '<': (v, b) => v < b,
+  '<=': (v, b) => v <= b,
+  '=': (v, b) => v === b,
+  '>': (v, b) => v > b,
+  '>=': (v, b) => v >= b,
+};
 
 /** An EventBridge event pattern: nested objects whose leaves are arrays of matchers. */
 export interface EventPattern {
@@ -74,9 +87,32 @@ const matchesOne = (matcher: PatternMatcher, value: unknown, path: string): bool
     case 'exists':
       if (typeof operand !== 'boolean') throw new UnsupportedPatternError(`${path}: exists must be true or false`);
       return operand ? value !== undefined && !isPlainObject(value) : value === undefined;
+    case 'numeric':
+      return matchesNumeric(operand, value, path);
     default:
       throw new UnsupportedPatternError(`${path}: operator "${operator}" is not supported by the local matcher`);
   }
+};
+
+/** `numeric`: one or two (operator, number) pairs, every one of which must hold. */
+const matchesNumeric = (operand: unknown, value: unknown, path: string): boolean => {
+  if (!Array.isArray(operand) || (operand.length !== 2 && operand.length !== 4)) {
+    throw new UnsupportedPatternError(`${path}: numeric takes one or two (operator, number) pairs`);
+  }
+  const comparisons: [(v: number, b: number) => boolean, number][] = [];
+  for (let i = 0; i < operand.length; i += 2) {
+    const [operator, bound] = [operand[i] as unknown, operand[i + 1] as unknown];
+    const known = typeof operator === 'string' && Object.prototype.hasOwnProperty.call(NUMERIC_OPERATORS, operator);
+    const compare = known ? NUMERIC_OPERATORS[operator as NumericOperator] : undefined;
+    if (compare === undefined) {
+      throw new UnsupportedPatternError(`${path}: numeric operator must be one of ${Object.keys(NUMERIC_OPERATORS).join(' ')}, got ${JSON.stringify(operator)}`);
+    }
+    if (typeof bound !== 'number' || !Number.isFinite(bound)) {
+      throw new UnsupportedPatternError(`${path}: numeric bound after "${operator as string}" must be a number`);
+    }
+    comparisons.push([compare, bound]);
+  }
+  return typeof value === 'number' && comparisons.every(([compare, bound]) => compare(value, bound));
 };
 
 const matchesLeaf = (matchers: readonly PatternMatcher[], value: unknown, path: string): boolean => {

@@ -26,6 +26,10 @@ export const AWS_LIMITS = {
   sqsQueueNameChars: 80,
   /** EventBridge Scheduler schedule names (characters of [0-9A-Za-z-_.]). */
   schedulerNameChars: 64,
+  /** One EventBridge PutEvents request: the entries' sizes summed (Time 14 bytes, Source, DetailType, Detail, Resources). */
+  eventBridgePutEventsBytes: 256 * 1024,
+  /** Entries of one EventBridge PutEvents request. */
+  eventBridgePutEventsEntries: 10,
 } as const;
 
 /** UTF-8 size of a payload as AWS counts it: the JSON text for objects, the string itself for strings. */

@@ -21,6 +21,9 @@ const FIFO_SUFFIX = '.fifo';
 /** `<prefix>-inbox-`: what every inbox queue name of a deployment starts with. */
 export const inboxQueueNamePrefixOf = (prefix: string): string => `${prefix}-inbox-`;
 
+/** The AWS IoT custom authorizer of agent devices: the `x-amz-customauthorizer-name` of their URL. */
+export const iotAuthorizerNameOf = (prefix: string): string => `${prefix}-agent-jwt`;
+
 /** The inbox queue of one device. */
 export const inboxQueueName = (inboxQueueNamePrefix: string, clientId: string): string =>
   `${inboxQueueNamePrefix}${clientId}${FIFO_SUFFIX}`;

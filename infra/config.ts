@@ -9,6 +9,7 @@ import { DEFAULT_INBOX_RETENTION_DAYS } from '../contracts/agent-access';
 import { MAX_PIPE_BATCH_SIZE } from '../contracts/enrichment';
 import { QUEUE_NAME_PART_PATTERN } from '../contracts/naming';
 import { RECIPIENTS_PAGE_SIZE } from '../contracts/recipients-page';
+import { ANSWER_WITHIN_MINUTES } from '../contracts/escalation';
 
 /** Everything the stack needs from the context, validated and with defaults applied. */
 export interface ConvoNotifyConfig {
@@ -33,6 +34,8 @@ export interface ConvoNotifyConfig {
   readonly workflowLogLevel: WorkflowLogLevel;
   /** Whether the workflow's and the pipe's logs carry execution data (inputs, outputs: customer text). */
   readonly logExecutionData: boolean;
+  /** Minutes a created message may stay unclaimed before it escalates as `unanswered`; 0 = no timer. */
+  readonly answerWithinMinutes: number;
 }
 
 /** The Step Functions log levels, from everything to nothing. */
@@ -63,6 +66,7 @@ export const DEFAULT_CONFIG = {
    */
   workflowLogLevel: 'ALL' as WorkflowLogLevel,
   logExecutionData: false,
+  answerWithinMinutes: ANSWER_WITHIN_MINUTES.default,
 } as const;
 
 /** Resource names are `<prefix>-…`; 32 characters leave room in every name built from it. */
@@ -232,6 +236,7 @@ export const readConfigFrom = (lookup: Lookup): ConvoNotifyConfig => {
     staleDeviceDays: integer(lookup, 'staleDeviceDays', DEFAULT_CONFIG.staleDeviceDays, 1, 3650),
     workflowLogLevel: logLevel,
     logExecutionData,
+    answerWithinMinutes: integer(lookup, 'answerWithinMinutes', DEFAULT_CONFIG.answerWithinMinutes, 0, ANSWER_WITHIN_MINUTES.max),
   };
 };
 

@@ -2,22 +2,26 @@ import { CfnOutput, Duration, Stack, Tags, type StackProps } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { ConvoNotifyConfig } from './config';
+import { STACK_OUTPUT_KEYS } from '../contracts/stack-outputs';
 import { AgentApi } from './constructs/agent-api';
 import { AgentIdentity } from './constructs/agent-identity';
 import { ConvoHistoryTable } from './constructs/convo-history-table';
 import { DeviceLifecycle } from './constructs/device-lifecycle';
 import { DeviceRegistry } from './constructs/device-registry';
+import { Escalation } from './constructs/escalation';
 import { Inboxes } from './constructs/inboxes';
 import { NotificationTopics } from './constructs/notification-topics';
 import { NotificationWorkflow } from './constructs/notification-workflow';
 import { OperationsAlarms } from './constructs/operations-alarms';
 import { OperationsDashboard } from './constructs/operations-dashboard';
 import { OpsNotifications } from './constructs/ops-notifications';
+import { Outcomes } from './constructs/outcomes';
 import { IotAuthorizer } from './constructs/iot-authorizer';
 import { Presence } from './constructs/presence';
 import { RecipientsDatabase } from './constructs/recipients-database';
 import { RecipientsSchema } from './constructs/recipients-schema';
 import { StreamPipe } from './constructs/stream-pipe';
+import { TaskEventLogging } from './constructs/task-function';
 import { WorkflowTasks } from './constructs/workflow-tasks';
 
 export interface ConvoNotifyStackProps extends StackProps {
@@ -44,6 +48,8 @@ export class ConvoNotifyStack extends Stack {
   public readonly tasks: WorkflowTasks;
   public readonly workflow: NotificationWorkflow;
   public readonly streamPipe: StreamPipe;
+  public readonly outcomes: Outcomes;
+  public readonly escalation: Escalation;
   public readonly alarms: OperationsAlarms;
   public readonly opsNotifications: OpsNotifications;
   public readonly dashboard: OperationsDashboard;
@@ -61,6 +67,8 @@ export class ConvoNotifyStack extends Stack {
     const { config } = props;
     Tags.of(this).add('project', 'convo-notify');
     Tags.of(this).add('convo-notify:prefix', config.prefix);
+    // The task Lambdas follow the workflow's and the pipe's rule: events (customer text) only with execution data.
+    TaskEventLogging.applyTo(this, config.logExecutionData);
 
     this.convoHistory = new ConvoHistoryTable(this, 'ConvoHistory', { existing: config.existingTable });
 
@@ -87,11 +95,20 @@ export class ConvoNotifyStack extends Stack {
       recipientsPageSize: config.recipientsPageSize,
     });
 
+    this.outcomes = new Outcomes(this, 'Outcomes', { prefix: config.prefix, includeExecutionData: config.logExecutionData });
+    this.escalation = new Escalation(this, 'Escalation', {
+      prefix: config.prefix,
+      bus: this.outcomes.bus,
+      convoHistoryTable: this.convoHistory.table,
+      answerWithinMinutes: config.answerWithinMinutes,
+    });
+
     this.workflow = new NotificationWorkflow(this, 'Workflow', {
       prefix: config.prefix,
       tasks: this.tasks,
       topics: this.topics,
       inboxes: this.inboxes,
+      outcomes: this.outcomes,
       logLevel: sfn.LogLevel[config.workflowLogLevel],
       includeExecutionData: config.logExecutionData,
     });
@@ -147,12 +164,18 @@ export class ConvoNotifyStack extends Stack {
       quarantine: this.inboxes.quarantineQueue,
       unrouted: this.inboxes.unroutedQueue,
       'device-lifecycle-dlq': this.deviceLifecycle.deadLetterQueue,
+      'outcomes-dlq': this.outcomes.deadLetterQueue,
+      'escalation-rule-dlq': this.escalation.ruleDeadLetterQueue,
+      'escalation-failures': this.escalation.failureQueue,
+      ...(this.escalation.answerTimer ? { 'answer-timer-dlq': this.escalation.answerTimer.deadLetterQueue } : {}),
     };
+    const escalationFunctions = Object.fromEntries(Object.entries(this.escalation.functions).map(([name, task]) => [name, task.function]));
     this.alarms = new OperationsAlarms(this, 'Alarms', {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
       queues: holdingQueues,
-      destinationFunctions: { 'record-presence': this.presence.recordPresence.function },
+      destinationFunctions: { 'record-presence': this.presence.recordPresence.function, ...escalationFunctions },
+      errorFunctions: escalationFunctions,
     });
 
     // Every alarm of the stack, wherever it is created, notifies the ops topic.
@@ -167,16 +190,18 @@ export class ConvoNotifyStack extends Stack {
       agentApi: this.agentApi.httpApi,
       authorizerFunction: this.iotAuthorizer.function.function,
       alarms: this.alarms.alarms,
+      escalation: { topic: this.escalation.topic, functions: escalationFunctions },
     });
 
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
-    output('ConvoHistoryTableName', this.convoHistory.table.tableName, 'the table whose stream feeds the pipe');
-    output('StateMachineArn', this.workflow.stateMachine.stateMachineArn, 'the notification fan-out workflow');
+    output(STACK_OUTPUT_KEYS.convoHistoryTableName, this.convoHistory.table.tableName, 'the table whose stream feeds the pipe');
+    output(STACK_OUTPUT_KEYS.convoHistoryStreamArn, this.convoHistory.streamArn, 'the CONVO_HISTORY stream the pipe reads (npm run replay -- --dlq reads it too)');
+    output(STACK_OUTPUT_KEYS.stateMachineArn, this.workflow.stateMachine.stateMachineArn, 'the notification fan-out workflow');
     output('PipeArn', this.streamPipe.pipe.attrArn, 'CONVO_HISTORY stream to workflow');
     output('OpsTopicArn', this.opsNotifications.topic.topicArn, 'every alarm notifies this topic: subscribe the team to it');
-    output('PipeDeadLetterQueueUrl', this.inboxes.pipeDeadLetterQueue.queueUrl, 'batches the pipe gave up on');
-    output('QuarantineQueueUrl', this.inboxes.quarantineQueue.queueUrl, 'records that failed validation');
+    output(STACK_OUTPUT_KEYS.pipeDlqUrl, this.inboxes.pipeDeadLetterQueue.queueUrl, 'batches the pipe gave up on');
+    output(STACK_OUTPUT_KEYS.quarantineQueueUrl, this.inboxes.quarantineQueue.queueUrl, 'records that failed validation');
     output('UnroutedQueueUrl', this.inboxes.unroutedQueue.queueUrl, 'notifications without recipients');
     output('InboxQueueUrlPrefix', this.inboxes.inboxQueueUrlPrefix, 'inbox URL = prefix + clientId + .fifo');
     output('DirectTopicArn', this.topics.topics.direct.topicArn, 'messages with an assigned agent');
@@ -194,6 +219,18 @@ export class ConvoNotifyStack extends Stack {
     output('AgentTokenIssuer', this.identity.issuer, 'iss of the agent tokens both authorizers accept');
     output('AgentTokenAudience', this.identity.audience, 'aud (or Cognito client_id) of the agent tokens');
     output('IotAuthorizerName', this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');
+    output('EventBusName', this.outcomes.bus.eventBusName, 'outcome events (Notification Fanned Out / Quarantined / Unrouted, contracts/outcomes.ts): subscribe with rules on this bus');
+    output('EventBusArn', this.outcomes.bus.eventBusArn, 'the outcome events bus');
+    output('OutcomesQueueUrl', this.outcomes.queue.queueUrl, 'each workflow entry sends its outcome here; the outcomes pipe puts it on the bus');
+    output('OutcomesDeadLetterQueueUrl', this.outcomes.deadLetterQueue.queueUrl, 'outcomes the pipe could not put on the bus');
+    output('EscalationTopicArn', this.escalation.topic.topicArn, 'escalations (nobody online, unrouted, unanswered): subscribe the support team to it');
+    output('EscalationMarkersTableName', this.escalation.markersTable.tableName, 'one item per escalated (message, reason): keeps each to one escalation');
+    output('EscalationFailureQueueUrl', this.escalation.failureQueue.queueUrl, 'escalate / answer-timer invocations that failed after retries (Lambda invocation records)');
+    output('EscalationRuleDeadLetterQueueUrl', this.escalation.ruleDeadLetterQueue.queueUrl, 'outcome events a rule could not hand to its task');
+    if (this.escalation.answerTimer) {
+      output('AnswerTimerScheduleGroupName', this.escalation.answerTimer.scheduleGroupName, 'EventBridge Scheduler group of the unanswered-message timers');
+      output('AnswerTimerDeadLetterQueueUrl', this.escalation.answerTimer.deadLetterQueue.queueUrl, 'answer timers the Scheduler could not deliver to escalate');
+    }
     if (this.identity.userPool) output('AgentUserPoolId', this.identity.userPool.userPoolId, 'Cognito user pool of the agents (created because no oidcIssuer was given)');
     if (this.identity.userPoolClient) output('AgentUserPoolClientId', this.identity.userPoolClient.userPoolClientId, 'app client of the AgentCRM browser app');
   }

@@ -1,9 +1,12 @@
 import './runtime/promise-with-resolvers';
 import '../sql/register-text-loader';
 import { parseArgs } from 'node:util';
-import { startDashboard, type Dashboard } from './dashboard/server';
+import { ownerHashOf, parseClientId } from '../contracts/agent-access';
+import { devTokenUrl, startDashboard, type Dashboard } from './dashboard/server';
 import { listen, PortInUseError } from './emulators/listen';
+import { seededDevices } from './runtime/seed';
 import { startLocalStack, type LocalPorts, type LocalStack } from './runtime/stack';
+import { writeLocalOutputs } from './runtime/outputs-file';
 
 /**
  * `npm start`: the whole flow on embedded engines (local/runtime/stack.ts) and the dashboard on top of it.
@@ -22,6 +25,8 @@ const PORTS = {
   'iot-data-port': ['CONVO_IOT_DATA_PORT', 'iotData', 'the IoT data endpoint'],
   'dynamodb-port': ['CONVO_DYNAMODB_PORT', 'dynamodb', 'the DynamoDB endpoint'],
   'data-api-port': ['CONVO_DATA_API_PORT', 'dataApi', 'the RDS Data API endpoint'],
+  'agent-api-port': ['CONVO_AGENT_API_PORT', 'agentApi', 'the agent API'],
+  'token-issuer-port': ['CONVO_TOKEN_ISSUER_PORT', 'tokenIssuer', 'the token issuer (dev sign-in)'],
 } as const satisfies Record<string, readonly [string, keyof LocalPorts | undefined, string]>;
 
 type PortFlag = keyof typeof PORTS;
@@ -30,14 +35,15 @@ export const USAGE = [
   'Usage: npm start -- [options]',
   '',
   'Starts the local convo-notify stack (PGlite + Data API, DynamoDB with a stream, the pipe, the real',
-  'workflow and task handlers, an MQTT broker, SQS/SNS/IoT endpoints) and the dashboard.',
+  'workflow and task handlers, an MQTT broker behind the IoT custom authorizer, SQS/SNS/IoT endpoints,',
+  'the agent API and a token issuer for dev sign-in) and the dashboard.',
   '',
   'Options (each also read from the environment variable shown; 0 = any free port):',
   ...Object.entries(PORTS).map(
-    ([flag, [env, key, what]]) => `  --${flag.padEnd(15)} ${env.padEnd(21)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
+    ([flag, [env, key, what]]) => `  --${flag.padEnd(17)} ${env.padEnd(23)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
   ),
-  `  ${'--verbose'.padEnd(39)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
-  `  ${'--help'.padEnd(39)} this text`,
+  `  ${'--verbose'.padEnd(43)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
+  `  ${'--help'.padEnd(43)} this text`,
 ].join('\n');
 
 export class UsageError extends Error {
@@ -112,6 +118,8 @@ const banner = (stack: LocalStack, dashboard: Dashboard, seconds: string): strin
     ['IoT data', stack.endpoints.iotData],
     ['DynamoDB', stack.endpoints.dynamodb],
     ['RDS Data API', stack.endpoints.dataApi],
+    ['Agent API', stack.endpoints.agentApi],
+    ['Token issuer', `${stack.endpoints.tokenIssuer} (dev sign-in: POST ${devTokenUrl(stack)})`],
   ];
   return [
     '',
@@ -120,10 +128,29 @@ const banner = (stack: LocalStack, dashboard: Dashboard, seconds: string): strin
     ...rows.map(([what, url]) => `  ${what.padEnd(18)}${url}`),
     '',
     `  CONVO_HISTORY table ${stack.config.convoHistoryTable}; tenant ${stack.config.tenantId}; agents ${stack.seed.agents.map((a) => a.agentId).join(', ')}`,
+    `  Devices connect with the sign-in token through the IoT custom authorizer ${stack.config.authorizerName}; sign-ins, connections and refusals are printed below.`,
     '',
     `Open ${dashboard.url} — press Ctrl-C to stop.`,
     '',
   ].join('\n');
+};
+
+/**
+ * Prints every device connection the broker let through the authorizer, and its end, naming the
+ * agent (the client id's owner hash) and the seeded label when it is a seeded device. Sign-ins (the
+ * token issuer) and refused connections (the broker) come through the stack's own log.
+ */
+export const reportDeviceConnections = (stack: LocalStack, print: (message: string) => void): void => {
+  const seeded = new Map(seededDevices(stack.seed).map((d) => [d.clientId, d.label]));
+  const owners = new Map(stack.seed.agents.map((a) => [ownerHashOf(a.agentId), a.agentId]));
+  const describe = (clientId: string) => {
+    const parsed = parseClientId(clientId);
+    const agent = (parsed.ok ? owners.get(parsed.ownerHash) : undefined) ?? 'an unknown agent';
+    const label = seeded.get(clientId);
+    return `${agent}'s ${label ? `${label} ` : 'registered device '}(${clientId})`;
+  };
+  stack.broker.aedes.on('client', (client) => print(`device ${describe(client.id)} connected through the authorizer ${stack.config.authorizerName}`));
+  stack.broker.aedes.on('clientDisconnect', (client) => print(`device ${describe(client.id)} disconnected`));
 };
 
 /**
@@ -193,6 +220,9 @@ export const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void
   process.off('SIGINT', interruptStartup);
   process.off('SIGTERM', interruptStartup);
   console.log(banner(stack, dashboard, ((Date.now() - started) / 1000).toFixed(1)));
+  // Where `npm run replay` (and any tool reading stack outputs) finds this stack: its outputs and local endpoints.
+  console.log(`  outputs for npm run replay: ${writeLocalOutputs(stack)}\n`);
+  reportDeviceConnections(stack, progress);
 
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {

@@ -23,6 +23,8 @@ export const NOTIFICATION_FANOUT_SUBSTITUTION_KEYS = [
   'SenderTopicArn',
   'QuarantineQueueUrl',
   'UnroutedQueueUrl',
+  /** The outcomes queue (`contracts/outcomes.ts`): every entry's last state sends its outcome there. */
+  'OutcomesQueueUrl',
   'InboxQueueUrlPrefix',
   'InboxQueueNamePrefix',
   'InboxRetentionSeconds',

@@ -2,6 +2,7 @@ import { Aws, Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import { Construct } from 'constructs';
+import { iotAuthorizerNameOf } from '../../contracts/naming';
 import type { AgentIdentity } from './agent-identity';
 import { TaskFunction } from './task-function';
 
@@ -32,7 +33,7 @@ export class IotAuthorizer extends Construct {
 
   constructor(scope: Construct, id: string, props: IotAuthorizerProps) {
     super(scope, id);
-    this.authorizerName = `${props.prefix}-agent-jwt`;
+    this.authorizerName = iotAuthorizerNameOf(props.prefix);
 
     this.function = new TaskFunction(this, 'Function', {
       taskName: 'iot-authorizer',

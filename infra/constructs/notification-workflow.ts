@@ -11,6 +11,7 @@ import {
   type NotificationFanoutSubstitutions,
 } from '../../state-machines/workflows';
 import { Inboxes } from './inboxes';
+import type { Outcomes } from './outcomes';
 import { NotificationTopics } from './notification-topics';
 import { WorkflowTasks } from './workflow-tasks';
 
@@ -20,6 +21,8 @@ export interface NotificationWorkflowProps {
   readonly tasks: WorkflowTasks;
   readonly topics: NotificationTopics;
   readonly inboxes: Inboxes;
+  /** Where the last state of every entry sends the entry's outcome (`${OutcomesQueueUrl}`). */
+  readonly outcomes: Outcomes;
   /**
    * What each execution logs (context `workflowLogLevel`). The console's execution view of an
    * Express workflow is built from these logs: ALL shows every execution and its path.
@@ -48,7 +51,7 @@ export interface NotificationWorkflowProps {
  * built from these logs), with their data only when asked for, and traced with X-Ray.
  *
  * The role gets exactly what the states call: the two task Lambdas, the three topics (and their
- * key, through SNS only), the quarantine and unrouted queues, the `<prefix>-inbox-*` queues
+ * key, through SNS only), the quarantine, unrouted and outcomes queues, the `<prefix>-inbox-*` queues
  * (create + send) and IoT publish on the push topics (`PUSH_TOPIC_PREFIX*`).
  */
 export class NotificationWorkflow extends Construct {
@@ -59,7 +62,7 @@ export class NotificationWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: NotificationWorkflowProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const { tasks, topics, inboxes } = props;
+    const { tasks, topics, inboxes, outcomes } = props;
 
     // Under /aws/vendedlogs/ so that log delivery does not grow the account's CloudWatch Logs
     // resource policy; the stack id suffix keeps a redeployed stack off a retained group's name.
@@ -77,6 +80,7 @@ export class NotificationWorkflow extends Construct {
       SenderTopicArn: topics.topics.sender.topicArn,
       QuarantineQueueUrl: inboxes.quarantineQueue.queueUrl,
       UnroutedQueueUrl: inboxes.unroutedQueue.queueUrl,
+      OutcomesQueueUrl: outcomes.queue.queueUrl,
       InboxQueueUrlPrefix: inboxes.inboxQueueUrlPrefix,
       InboxQueueNamePrefix: inboxes.inboxQueueNamePrefix,
       InboxRetentionSeconds: String(inboxes.inboxRetention.toSeconds()),
@@ -115,6 +119,7 @@ export class NotificationWorkflow extends Construct {
     );
     topics.grantPublish(this.stateMachine);
     inboxes.grantWorkflowDelivery(this.stateMachine);
+    outcomes.grantSend(this.stateMachine);
     const notifyTopics = stack.formatArn({ service: 'iot', resource: 'topic', resourceName: `${PUSH_TOPIC_PREFIX}*` });
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({

@@ -16,6 +16,13 @@ export interface OperationsAlarmsProps {
    * could not deliver to the destination (`DestinationDeliveryFailures`): that event is gone.
    */
   readonly destinationFunctions: Readonly<Record<string, lambda.IFunction>>;
+  /**
+   * Functions of which every error matters (a failed escalation means a waiting customer nobody is
+   * told about): one alarm each on any error in five minutes, before the retries even run out.
+   *
+   * @default - none
+   */
+  readonly errorFunctions?: Readonly<Record<string, lambda.IFunction>>;
 }
 
 /**
@@ -53,6 +60,19 @@ export class OperationsAlarms extends Construct {
         undelivered.createAlarm(this, `${name}DestinationDeliveryAlarm`, {
           alarmName: `${props.prefix}-${name}-destination-delivery-failures`,
           alarmDescription: `convo-notify: ${name} could not send failed invocations to its on-failure destination (those events are lost)`,
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+
+    for (const [name, fn] of Object.entries(props.errorFunctions ?? {})) {
+      this.alarms.push(
+        fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }).createAlarm(this, `${name}ErrorsAlarm`, {
+          alarmName: `${props.prefix}-${name}-errors`,
+          alarmDescription: `convo-notify: ${name} failed (Lambda retries it, then keeps the event on its failure queue)`,
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

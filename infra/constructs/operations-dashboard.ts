@@ -2,9 +2,12 @@ import { Duration } from 'aws-cdk-lib';
 import type * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { ESCALATION_METRICS } from '../../contracts/escalation';
+import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
 
 /** One point per five minutes: fine enough to see an incident, few enough points for two weeks. */
 const PERIOD = Duration.minutes(5);
@@ -42,6 +45,17 @@ export interface OperationsDashboardProps {
    * @default - no alarm-status widget
    */
   readonly alarms?: readonly cloudwatch.IAlarm[];
+  /**
+   * Escalation: the messages published to the escalation topic and the errors of its tasks; the
+   * escalate task's published and skipped escalations by reason (ESCALATION_METRICS).
+   *
+   * @default - no escalation graph
+   */
+  readonly escalation?: {
+    readonly topic: sns.ITopic;
+    /** The escalation tasks by name (escalate, answer-timer). */
+    readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  };
 }
 
 /**
@@ -134,5 +148,27 @@ export class OperationsDashboard extends Construct {
         props.authorizerFunction.metricThrottles({ ...sum, label: 'throttles' }),
       ]),
     );
+
+    if (props.escalation !== undefined) {
+      const { topic, functions } = props.escalation;
+      // The tasks' own metrics carry a `reason` (and `skipped`) dimension set at run time: a search
+      // graphs every combination without this construct knowing them.
+      const byReason = (metricName: string, label: string) =>
+        new cloudwatch.MathExpression({
+          expression: `SEARCH('Namespace="${METRICS_NAMESPACE}" MetricName="${metricName}"', 'Sum', ${PERIOD.toSeconds()})`,
+          label,
+          period: PERIOD,
+        });
+      this.dashboard.addWidgets(
+        graph('Escalations', [
+          topic.metricNumberOfMessagesPublished({ ...sum, label: 'published' }),
+          ...Object.entries(functions).map(([name, fn]) => fn.metricErrors({ ...sum, label: `${name} errors` })),
+        ]),
+        graph('Escalations by reason', [
+          byReason(ESCALATION_METRICS.published, 'published'),
+          byReason(ESCALATION_METRICS.skipped, 'skipped'),
+        ]),
+      );
+    }
   }
 }

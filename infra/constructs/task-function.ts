@@ -1,10 +1,11 @@
 import * as path from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aspects, Duration, RemovalPolicy, Validations, type IAspect } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
+import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
 import { LOG_RETENTION } from './retention';
 
 /** Where the task handlers live: `tasks/<name>/handler.ts`. */
@@ -13,7 +14,7 @@ export const TASKS_DIR = path.join(__dirname, '..', '..', 'tasks');
 export interface TaskFunctionProps {
   /** Folder name under `tasks/`; the entry is `tasks/<taskName>/handler.ts`, export `handler`. */
   readonly taskName: string;
-  /** Environment of the handler, on top of `LOG_LEVEL` and `NODE_OPTIONS`. */
+  /** Environment of the handler, on top of the Powertools variables and `NODE_OPTIONS`. */
   readonly environment?: Record<string, string>;
   /**
    * Maximum run time of one invocation.
@@ -37,9 +38,25 @@ export interface TaskFunctionProps {
 }
 
 /**
+ * The Powertools configuration of a task (tasks/shared/observability.ts): service name, metrics
+ * namespace, log level, and no event logging unless the stack turns it on (TaskEventLogging).
+ */
+export const powertoolsEnvironment = (taskName: string): Record<string, string> => ({
+  POWERTOOLS_SERVICE_NAME: taskName,
+  POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+  // In the environment so that an operator can see it and lower it to DEBUG on a live function.
+  POWERTOOLS_LOG_LEVEL: 'INFO',
+  // The events of the workflow tasks hold message previews (customer text): logged only when
+  // the context key logExecutionData is true, as the workflow and the pipe do (TaskEventLogging).
+  POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+});
+
+/**
  * One task Lambda with the project's defaults: Node.js 22 on arm64, bundled by the local esbuild
- * (no Docker), X-Ray active tracing, its own log group with a retention, and its own role that
- * starts with nothing but writing to that log group. Callers add exactly what the task needs.
+ * (no Docker, Powertools and the AWS SDK inside the bundle), X-Ray active tracing, Powertools
+ * configured by environment, its own log group with a retention, and its own role that starts with
+ * nothing but writing to that log group (EMF metrics are log lines: no cloudwatch:PutMetricData).
+ * Callers add exactly what the task needs.
  */
 export class TaskFunction extends Construct {
   public readonly function: NodejsFunction;
@@ -75,9 +92,7 @@ export class TaskFunction extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       description: `convo-notify task: ${props.taskName}`,
       environment: {
-        // The shared logger's threshold (tasks/shared/logger.ts), in the environment so that an
-        // operator can see it and lower it to DEBUG on a live function.
-        LOG_LEVEL: 'INFO',
+        ...powertoolsEnvironment(props.taskName),
         // Stack traces point into the TypeScript sources through the bundled source map.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
@@ -107,5 +122,25 @@ export class TaskFunction extends Construct {
       reason:
         'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords do not support resource-level permissions, so AWS requires Resource "*".',
     });
+  }
+}
+
+/**
+ * Whether the task Lambdas of a scope log their events (POWERTOOLS_LOGGER_LOG_EVENT): the context
+ * key logExecutionData, applied to every TaskFunction of the scope, those added later included.
+ * Handlers whose events carry credentials never log them (tasks/shared/observability.ts).
+ */
+export class TaskEventLogging implements IAspect {
+  /** Applies the setting to every TaskFunction under `scope`. */
+  public static applyTo(scope: IConstruct, logExecutionData: boolean): void {
+    Aspects.of(scope).add(new TaskEventLogging(logExecutionData));
+  }
+
+  private constructor(private readonly logExecutionData: boolean) {}
+
+  public visit(node: IConstruct): void {
+    if (node instanceof TaskFunction) {
+      node.function.addEnvironment('POWERTOOLS_LOGGER_LOG_EVENT', String(this.logExecutionData));
+    }
   }
 }

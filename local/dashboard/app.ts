@@ -19,14 +19,15 @@ const start = async () => {
   replaceChildren(
     byId('stack-info'),
     h('span', {}, 'tenant ', h('code', {}, config.tenantId)),
-    h('span', {}, 'MQTT ', h('code', {}, config.endpoints.mqttWs)),
-    h('span', {}, 'SQS ', h('code', {}, config.endpoints.sqs)),
-    h('span', {}, 'DynamoDB ', h('code', {}, config.endpoints.dynamodb)),
+    h('span', {}, 'agent API ', h('code', {}, config.apiUrl)),
+    h('span', {}, 'MQTT ', h('code', {}, config.iotEndpoint), ' via ', h('code', {}, config.authorizerName)),
+    h('span', {}, 'sign-in ', h('code', {}, config.tokenUrl)),
   );
 
-  const panels = renderAgents(byId('agents'), config);
+  const panels = renderAgents(byId('agents'), config, byId('os-notifications') as HTMLInputElement);
+  // A leader tab hands its devices' connections to another tab of this browser as it goes.
   window.addEventListener('pagehide', () => {
-    for (const p of panels) void p.stop();
+    for (const p of panels) void p.leave();
   });
 
   const executions = new ExecutionsView(byId('execution-list'), byId('execution-detail'), definition);

@@ -4,12 +4,15 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { zodEnglishOnly } from '../../client/build';
 import { ConversationIdSchema } from '../../contracts/envelope';
 import { previewOf } from '../../contracts/preview';
 import { listen } from '../emulators/listen';
-import { LOCAL_CREDENTIALS, type LocalStack } from '../runtime/stack';
+import { seededDevices } from '../runtime/seed';
+import type { LocalStack } from '../runtime/stack';
 import type { ExecutionRecord } from '../runtime/workflow-runner';
 import { MESSAGE_BODY_MAX_CHARS } from './limits';
+import { replayExecution } from './replay';
 import type { ApiError, DashboardConfig, ExecutionSummary, PostMessageResponse } from './types';
 
 /**
@@ -53,6 +56,8 @@ export const bundleApp = async (): Promise<{ js: Buffer; map: Buffer }> => {
     minify: true,
     keepNames: true,
     logLevel: 'silent',
+    // The client's own bundle keeps only zod's English messages; so does the page (a third smaller).
+    plugins: [zodEnglishOnly],
   });
   const find = (ext: string) => {
     const file = result.outputFiles.find((f) => f.path.endsWith(ext));
@@ -152,11 +157,15 @@ const decodeName = (segment: string): string => {
 
 // --- views of the stack --------------------------------------------------------------------------
 
+/** The dev sign-in of the local token issuer (`POST {agentId}` → `{token, expiresAt}`). */
+export const devTokenUrl = (stack: LocalStack): string => new URL('/dev/token', stack.endpoints.tokenIssuer).toString();
+
 export const dashboardConfig = (stack: LocalStack): DashboardConfig => {
+  const devices = seededDevices(stack.seed);
   const agents = stack.seed.agents.map((a) => ({
     agentId: a.agentId,
     name: a.name,
-    devices: [...a.devices],
+    devices: devices.filter((d) => d.agentId === a.agentId).map((d) => ({ label: d.label, clientId: d.clientId })),
     teams: [...(a.teams ?? [])],
     follows: [...(a.follows ?? [])],
   }));
@@ -169,10 +178,10 @@ export const dashboardConfig = (stack: LocalStack): DashboardConfig => {
   return {
     region: stack.config.region,
     tenantId: stack.config.tenantId,
-    endpoints: { mqttWs: stack.endpoints.mqttWs, sqs: stack.endpoints.sqs, dynamodb: stack.endpoints.dynamodb },
-    credentials: { accessKeyId: LOCAL_CREDENTIALS.accessKeyId, secretAccessKey: LOCAL_CREDENTIALS.secretAccessKey },
-    tables: { convoHistory: stack.config.convoHistoryTable, presence: stack.config.presenceTable },
-    inboxQueueNamePrefix: stack.config.inboxQueueNamePrefix,
+    apiUrl: stack.endpoints.agentApi,
+    iotEndpoint: stack.endpoints.mqttWs,
+    authorizerName: stack.config.authorizerName,
+    tokenUrl: devTokenUrl(stack),
     agents,
     teams: group('teams').map(([teamId, members]) => ({ teamId, members })),
     senders: group('follows').map(([senderId, followers]) => ({ senderId, followers })),
@@ -356,7 +365,7 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
       if (!record) throw new HttpError(404, 'ExecutionDoesNotExist', `no execution named ${name}`);
       if (execution[2]) {
         allow('POST');
-        const replay = await stack.runner.replay(name);
+        const replay = await replayExecution(stack, record);
         log(`execution ${name} replayed as ${replay.name} (${replay.status})`);
         return sendJson(res, 201, summarize(replay));
       }

@@ -6,24 +6,38 @@ import type { ExecutionRecord } from '../runtime/workflow-runner';
 
 export type { ExecutionRecord, StateEvent } from '../runtime/workflow-runner';
 
+/** A seeded device of an agent: the page simulates it (one IndexedDB database per device). */
+export interface DashboardDevice {
+  /** The seed's name for it (`laptop`, `phone`), also the label a re-registered device gets. */
+  label: string;
+  /** Its issued client id in the seed; the page adopts it on the first sign-in in a browser. */
+  clientId: string;
+}
+
 export interface DashboardAgent {
   agentId: string;
   name: string;
-  devices: string[];
+  devices: DashboardDevice[];
   teams: string[];
   follows: string[];
 }
 
-/** GET /api/config: everything the page needs to act as the agents' devices against the local stack. */
+/**
+ * GET /api/config: what the page needs to sign agents in and act as their devices, exactly what a
+ * deployed AgentCRM browser gets from the stack outputs. No AWS endpoints and no AWS credentials:
+ * the page reaches the stack only through the agent API and the broker's custom authorizer.
+ */
 export interface DashboardConfig {
   region: string;
   tenantId: string;
-  endpoints: { mqttWs: string; sqs: string; dynamodb: string };
-  /** The local endpoints accept any credentials; the SDK still wants some to sign with. */
-  credentials: { accessKeyId: string; secretAccessKey: string };
-  tables: { convoHistory: string; presence: string };
-  /** Inbox queue name = `<inboxQueueNamePrefix><clientId>.fifo`. */
-  inboxQueueNamePrefix: string;
+  /** The agent API's base URL (stack output `AgentApiUrl` on AWS). */
+  apiUrl: string;
+  /** The broker's MQTT-over-WebSocket URL (the IoT data endpoint on AWS). */
+  iotEndpoint: string;
+  /** The IoT custom authorizer's name, `<prefix>-agent-jwt`. */
+  authorizerName: string;
+  /** The dev sign-in: `POST {agentId}` here answers `{token, expiresAt}` for a seeded agent. */
+  tokenUrl: string;
   agents: DashboardAgent[];
   teams: { teamId: string; members: string[] }[];
   /** Senders some agents follow (the `sender` topic). */

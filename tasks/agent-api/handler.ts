@@ -32,7 +32,7 @@ import { InvalidAgentTokenError, createAgentTokenVerifier } from '../shared/agen
 import { isTransientDataApiError, longParam, runStatement, textParam } from '../shared/data-api';
 import { registryDelete, registryPut } from '../shared/device-registry';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { describeZodError } from '../shared/validation';
 
 /**
@@ -64,10 +64,10 @@ const env = readEnv({
   AGENT_ID_CLAIM: z.string().min(1).default('sub'),
 });
 
-const logger = createLogger('agent-api');
-const rdsData = new RDSDataClient({});
-const sqs = new SQSClient({});
-const dynamodb = new DynamoDBClient({});
+const { logger, metrics, tracer, instrument } = observability('agent-api');
+const rdsData = tracer.captureAWSv3Client(new RDSDataClient({}));
+const sqs = tracer.captureAWSv3Client(new SQSClient({}));
+const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const verifyToken = createAgentTokenVerifier({
   issuer: env.TOKEN_ISSUER,
   audience: env.TOKEN_AUDIENCE,
@@ -339,10 +339,16 @@ const ROUTES: Record<AgentApiRoute, (event: APIGatewayProxyEventV2, caller: Call
   ackInbox,
   claim,
 };
-const BY_ROUTE_KEY = new Map(Object.entries(ROUTES).map(([route, run]) => [routeKeyOf(route as AgentApiRoute), run]));
+const BY_ROUTE_KEY = new Map(Object.entries(ROUTES).map(([route, run]) => [routeKeyOf(route as AgentApiRoute), { route: route as AgentApiRoute, run }]));
 
-export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
-  const route = BY_ROUTE_KEY.get(event.routeKey);
+/** The `route` dimension of ApiRequests for a route key that is none of the API's. */
+export const UNKNOWN_ROUTE = 'unknown';
+
+/** 2xx, 4xx, 5xx: the `statusClass` dimension of ApiRequests. */
+export const statusClassOf = (statusCode: number): string => `${Math.floor(statusCode / 100)}xx`;
+
+const respond = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  const route = BY_ROUTE_KEY.get(event.routeKey)?.run;
   try {
     if (route === undefined) throw new AgentApiError(404, 'RouteNotFound', `no route ${event.routeKey}`);
     const caller = await authenticate(event);
@@ -358,3 +364,11 @@ export const handler = async (event: APIGatewayProxyEventV2): Promise<APIGateway
     return json(500, body);
   }
 };
+
+// The event carries the agent's bearer token: it is never logged, whatever the execution-data setting.
+export const handler = instrument(async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+  const response = await respond(event);
+  metrics.addDimensions({ route: BY_ROUTE_KEY.get(event.routeKey)?.route ?? UNKNOWN_ROUTE, statusClass: statusClassOf(response.statusCode ?? 200) });
+  metrics.addMetric(METRIC_NAMES.apiRequests, MetricUnit.Count, 1);
+  return response;
+});

@@ -5,7 +5,7 @@ import { SCHEMA_SQL, schemaStatements } from '../../sql/schema';
 import { RecipientsUnavailableError } from '../shared/errors';
 import { isTransientDataApiError } from '../shared/data-api';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 
 /**
  * ApplySchema: the onEvent handler of the recipients-schema custom resource (CDK Provider
@@ -27,8 +27,8 @@ const env = readEnv({
   MAX_WAIT_SECONDS: z.coerce.number().int().min(1).max(840).default(600),
 });
 
-const logger = createLogger('apply-schema');
-const rdsData = new RDSDataClient({});
+const { logger, metrics, tracer, instrument } = observability('apply-schema');
+const rdsData = tracer.captureAWSv3Client(new RDSDataClient({}));
 
 export const PHYSICAL_RESOURCE_ID = 'recipients-schema';
 
@@ -56,7 +56,8 @@ const execute = async (sql: string, index: number, deadline: number): Promise<vo
   }
 };
 
-export const handler = async (event: CloudFormationCustomResourceEvent): Promise<ApplySchemaResult> => {
+// The event holds a presigned response URL (a credential): never logged.
+export const handler = instrument(async (event: CloudFormationCustomResourceEvent): Promise<ApplySchemaResult> => {
   if (event.RequestType === 'Delete') {
     logger.info('schema left in place on delete');
     return { PhysicalResourceId: event.PhysicalResourceId };
@@ -65,5 +66,6 @@ export const handler = async (event: CloudFormationCustomResourceEvent): Promise
   const deadline = Date.now() + env.MAX_WAIT_SECONDS * 1000;
   for (const [index, sql] of statements.entries()) await execute(sql, index, deadline);
   logger.info('schema applied', { requestType: event.RequestType, statements: statements.length });
+  metrics.addMetric(METRIC_NAMES.schemaStatementsApplied, MetricUnit.Count, statements.length);
   return { PhysicalResourceId: PHYSICAL_RESOURCE_ID, Data: { statements: statements.length } };
-};
+});

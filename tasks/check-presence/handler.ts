@@ -5,7 +5,7 @@ import { DeviceSchema, type DeviceWithPresence } from '../../contracts/envelope'
 import { PRESENCE_TABLE } from '../../contracts/tables';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { isOnline } from '../shared/presence';
 import { describeZodError } from '../shared/validation';
 
@@ -23,8 +23,8 @@ export const MAX_BATCH_ATTEMPTS = 4;
 const BACKOFF_BASE_MS = 50;
 
 const env = readEnv({ PRESENCE_TABLE_NAME: z.string().min(1) });
-const logger = createLogger('check-presence');
-const dynamodb = new DynamoDBClient({});
+const { logger, metrics, tracer, instrument } = observability('check-presence');
+const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
 export const CheckPresenceInputSchema = z.object({ devices: z.array(DeviceSchema) });
 export type CheckPresenceInput = z.infer<typeof CheckPresenceInputSchema>;
@@ -75,7 +75,7 @@ const readPresence = async (clientIds: readonly string[], online: Map<string, bo
   }
 };
 
-export const handler = async (event: unknown): Promise<CheckPresenceOutput> => {
+export const handler = instrument(async (event: unknown): Promise<CheckPresenceOutput> => {
   const input = CheckPresenceInputSchema.safeParse(event);
   if (!input.success) {
     throw new InvalidTaskInputError(`expected { devices: [{ agentId, clientId }] }: ${describeZodError(input.error).message}`);
@@ -89,5 +89,7 @@ export const handler = async (event: unknown): Promise<CheckPresenceOutput> => {
   const withPresence = devices.map((device) => ({ ...device, online: online.get(device.clientId) === true }));
   const onlineCount = withPresence.filter((device) => device.online).length;
   logger.info('presence checked', { devices: devices.length, onlineCount });
+  metrics.addMetric(METRIC_NAMES.devicesOnline, MetricUnit.Count, onlineCount);
+  metrics.addMetric(METRIC_NAMES.devicesOffline, MetricUnit.Count, devices.length - onlineCount);
   return { devices: withPresence, onlineCount };
-};
+}, { logEventWithExecutionData: true });

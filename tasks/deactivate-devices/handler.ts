@@ -6,7 +6,7 @@ import { RecipientsUnavailableError } from '../shared/errors';
 import { isTransientDataApiError, longParam, runStatement } from '../shared/data-api';
 import { registryDelete } from '../shared/device-registry';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 
 /**
  * DeactivateDevices: the daily device lifecycle sweep. Devices not seen (registered, or inbox
@@ -35,9 +35,9 @@ const env = readEnv({
   BATCH_LIMIT: z.coerce.number().int().min(1).max(1000).default(500),
 });
 
-const logger = createLogger('deactivate-devices');
-const rdsData = new RDSDataClient({});
-const dynamodb = new DynamoDBClient({});
+const { logger, metrics, tracer, instrument } = observability('deactivate-devices');
+const rdsData = tracer.captureAWSv3Client(new RDSDataClient({}));
+const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 const database = { resourceArn: env.DB_CLUSTER_ARN, secretArn: env.DB_SECRET_ARN, database: env.DB_NAME };
 
 /** A bound on the batches of one run, so a bug can never loop until the timeout. */
@@ -78,7 +78,8 @@ export interface DeactivateDevicesOutput {
   batches: number;
 }
 
-export const handler = async (): Promise<DeactivateDevicesOutput> => {
+// The event is the schedule's (no customer data), logged with execution data on.
+export const handler = instrument(async (): Promise<DeactivateDevicesOutput> => {
   let deactivated = 0;
   let batches = 0;
   const registryLeft: string[] = [];
@@ -100,6 +101,8 @@ export const handler = async (): Promise<DeactivateDevicesOutput> => {
     if (rows.length < env.BATCH_LIMIT) break;
   }
   logger.info('stale-device sweep done', { deactivated, batches, staleDays: env.STALE_DEVICE_DAYS, registryItemsLeft: registryLeft.length });
+  metrics.addMetric(METRIC_NAMES.devicesDeactivated, MetricUnit.Count, deactivated);
+  metrics.addMetric(METRIC_NAMES.registryItemsLeft, MetricUnit.Count, registryLeft.length);
   if (registryLeft.length > 0) throw new DeviceRegistryCleanupError(registryLeft);
   return { deactivated, batches };
-};
+}, { logEventWithExecutionData: true });

@@ -11,7 +11,7 @@ import {
 } from '../../contracts/agent-access';
 import { InvalidAgentTokenError, createAgentTokenVerifier, tokenShapeProblem } from '../shared/agent-token';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 
 /**
  * The AWS IoT custom authorizer of AgentCRM devices (docs/access.md), with token signing disabled:
@@ -36,7 +36,7 @@ const env = readEnv({
   IOT_ARN_PREFIX: z.string().regex(/^arn:aws[a-z-]*:iot:[a-z0-9-]+:\d{12}$/, 'must be arn:<partition>:iot:<region>:<account>'),
 });
 
-const logger = createLogger('iot-authorizer');
+const { logger, metrics, instrument } = observability('iot-authorizer');
 const verifyToken = createAgentTokenVerifier({
   issuer: env.TOKEN_ISSUER,
   audience: env.TOKEN_AUDIENCE,
@@ -77,15 +77,37 @@ export const devicePolicy = (iotArnPrefix: string, clientId: string): IoTAuthori
   ],
 });
 
+/**
+ * The `reason` dimension of the AuthorizerDecisions metric: a few fixed classes, since the logged
+ * reasons carry numbers and token details that would make a dimension value per connection.
+ */
+export const DECISION_REASONS = {
+  allowed: 'allowed',
+  malformedToken: 'malformed-token',
+  malformedClientId: 'malformed-client-id',
+  invalidToken: 'invalid-token',
+  tokenExpiring: 'token-expiring',
+  clientIdOfOtherAgent: 'client-id-of-other-agent',
+  verificationFailed: 'verification-failed',
+} as const;
+export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
+
+const countDecision = (decision: 'allowed' | 'denied', reason: DecisionReason): void => {
+  metrics.addDimensions({ decision, reason });
+  metrics.addMetric(METRIC_NAMES.authorizerDecisions, MetricUnit.Count, 1);
+};
+
 const queryParameters = (event: IoTCustomAuthorizerEvent): URLSearchParams => {
   const raw = event.protocolData?.http?.queryString ?? '';
   return new URLSearchParams(raw.startsWith('?') ? raw.slice(1) : raw);
 };
 
-export const handler = async (event: IoTCustomAuthorizerEvent): Promise<IoTAuthorizerResponse> => {
+// The event carries the agent's token: it is never logged, whatever the execution-data setting.
+export const handler = instrument(async (event: IoTCustomAuthorizerEvent): Promise<IoTAuthorizerResponse> => {
   const connectionId = event?.connectionMetadata?.id;
-  const deny = (reason: string, fields: Record<string, unknown> = {}): IoTAuthorizerResponse => {
-    logger.warn('connection denied', { reason, connectionId, ...fields });
+  const deny = (reasonClass: DecisionReason, reason: string, fields: Record<string, unknown> = {}): IoTAuthorizerResponse => {
+    logger.warn('connection denied', { reason, reasonClass, connectionId, ...fields });
+    countDecision('denied', reasonClass);
     return DENIED;
   };
 
@@ -94,9 +116,9 @@ export const handler = async (event: IoTCustomAuthorizerEvent): Promise<IoTAutho
   const clientId = event?.protocolData?.mqtt?.clientId;
 
   const shape = tokenShapeProblem(token);
-  if (shape !== undefined) return deny(shape);
+  if (shape !== undefined) return deny(DECISION_REASONS.malformedToken, shape);
   const parsedClientId = parseClientId(clientId);
-  if (!parsedClientId.ok) return deny(parsedClientId.problem, { clientIdLength: typeof clientId === 'string' ? clientId.length : undefined });
+  if (!parsedClientId.ok) return deny(DECISION_REASONS.malformedClientId, parsedClientId.problem, { clientIdLength: typeof clientId === 'string' ? clientId.length : undefined });
   const device = clientId!;
 
   let agentId: string;
@@ -104,19 +126,21 @@ export const handler = async (event: IoTCustomAuthorizerEvent): Promise<IoTAutho
   try {
     ({ agentId, expiresAt } = await verifyToken(token));
   } catch (error) {
-    if (error instanceof InvalidAgentTokenError) return deny(error.message, { clientId: device });
+    if (error instanceof InvalidAgentTokenError) return deny(DECISION_REASONS.invalidToken, error.message, { clientId: device });
     logger.error('token verification failed', { connectionId, clientId: device, error });
+    countDecision('denied', DECISION_REASONS.verificationFailed);
     return DENIED;
   }
 
   const remaining = expiresAt - Math.floor(Date.now() / 1000);
   if (remaining < IOT_SESSION_MIN_SECONDS) {
-    return deny(`token expires in ${remaining} s, less than ${IOT_SESSION_MIN_SECONDS} s: refresh it before connecting`, { clientId: device, agentId });
+    return deny(DECISION_REASONS.tokenExpiring, `token expires in ${remaining} s, less than ${IOT_SESSION_MIN_SECONDS} s: refresh it before connecting`, { clientId: device, agentId });
   }
-  if (!isClientIdOf(device, agentId)) return deny('client id was not issued to this agent', { clientId: device, agentId });
+  if (!isClientIdOf(device, agentId)) return deny(DECISION_REASONS.clientIdOfOtherAgent, 'client id was not issued to this agent', { clientId: device, agentId });
 
   const session = Math.min(remaining, IOT_SESSION_MAX_SECONDS);
   logger.info('connection allowed', { connectionId, clientId: device, agentId, session });
+  countDecision('allowed', DECISION_REASONS.allowed);
   return {
     isAuthenticated: true,
     principalId: iotPrincipalIdOf(device),
@@ -124,4 +148,4 @@ export const handler = async (event: IoTCustomAuthorizerEvent): Promise<IoTAutho
     disconnectAfterInSeconds: session,
     refreshAfterInSeconds: session,
   };
-};
+});

@@ -31,7 +31,7 @@ import {
   type QuarantineEntry,
 } from '../../contracts/enrichment';
 import { InvalidRecordError, InvalidTaskInputError } from '../shared/errors';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { previewOf } from '../../contracts/preview';
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { describeZodError } from '../shared/validation';
@@ -46,7 +46,7 @@ import { describeZodError } from '../shared/validation';
  * relative to the stream record's `dynamodb` block (`NewImage.createdAt`), except `eventName`.
  */
 
-const logger = createLogger('normalize-batch');
+const { logger, metrics, instrument } = observability('normalize-batch');
 
 /** DynamoDB has an explicit NULL type; an optional attribute set to NULL means "not set". */
 const nullAsAbsent = <T extends z.ZodType>(schema: T) =>
@@ -243,12 +243,13 @@ export const normalizeBatch = (records: readonly unknown[]): BatchEntry[] =>
     } catch (error) {
       if (error instanceof InvalidRecordError) return quarantineOf(raw, error.field, error.message);
       // A bug here must not cost the batch: the record is kept with the error, and the log says it was unexpected.
-      logger.error('unexpected error normalizing a record', { error: (error as Error).message });
+      logger.error('unexpected error normalizing a record', { error });
       return quarantineOf(raw, '(internal)', `${(error as Error).name}: ${(error as Error).message}`);
     }
   });
 
-export const handler = async (event: unknown): Promise<BatchEntry[]> => {
+// The event is the batch of stream records (customer text): logged only with execution data on.
+export const handler = instrument(async (event: unknown): Promise<BatchEntry[]> => {
   const input = NormalizeBatchInputSchema.safeParse(event);
   if (!input.success) {
     throw new InvalidTaskInputError('expected the Pipe batch: a JSON array of stream records shaped by the enrichment input template');
@@ -266,5 +267,8 @@ export const handler = async (event: unknown): Promise<BatchEntry[]> => {
       logger.warn('record will be quarantined', { field: entry.quarantine.field, reason: entry.quarantine.reason, eventID: entry.quarantine.eventID });
     }
   }
+  const quarantined = entries.filter((entry) => 'quarantine' in entry).length;
+  metrics.addMetric(METRIC_NAMES.recordsNormalized, MetricUnit.Count, entries.length - quarantined);
+  metrics.addMetric(METRIC_NAMES.recordsQuarantined, MetricUnit.Count, quarantined);
   return entries;
-};
+}, { logEventWithExecutionData: true });

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { InvalidPresenceEventError } from '../shared/errors';
 import { readEnv } from '../shared/env';
 import { registryRead } from '../shared/device-registry';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import {
   subscriptionsFromAttribute,
   subscriptionsToAttribute,
@@ -84,8 +84,8 @@ export const MAX_SUBSCRIPTION_WRITE_ATTEMPTS = 4;
 const CONFLICT_BACKOFF_MS = 20;
 
 const env = readEnv({ PRESENCE_TABLE_NAME: z.string().min(1), DEVICE_REGISTRY_TABLE_NAME: z.string().min(1) });
-const logger = createLogger('record-presence');
-const dynamodb = new DynamoDBClient({});
+const { logger, metrics, tracer, instrument } = observability('record-presence');
+const dynamodb = tracer.captureAWSv3Client(new DynamoDBClient({}));
 
 /** The PRESENCE write failed (not because the item held a newer event): the invocation fails so Lambda retries it. */
 export class PresenceWriteError extends Error {
@@ -430,7 +430,7 @@ const parseEvent = (event: unknown): PresenceEvent | { ignored: z.infer<typeof C
   return parsed.data;
 };
 
-export const handler = async (event: unknown): Promise<RecordPresenceOutput> => {
+const recordPresence = async (event: unknown): Promise<RecordPresenceOutput> => {
   const parsed = parseEvent(event);
   if ('ignored' in parsed) {
     logger.info('connect_failed event ignored: a refused connection changes no presence', { clientId: parsed.ignored.clientId });
@@ -457,3 +457,22 @@ export const handler = async (event: unknown): Promise<RecordPresenceOutput> => 
   }
   return subscription ? recordSubscription(parsed, now) : recordConnection(parsed, now);
 };
+
+/** One count per event: recorded, stale (a newer event was already there) or ignored (with its reason). */
+const countOutcome = (output: RecordPresenceOutput): void => {
+  if (output.applied) {
+    metrics.addMetric(METRIC_NAMES.presenceRecorded, MetricUnit.Count, 1);
+  } else if (output.reason === undefined && output.state !== 'connect_failed') {
+    metrics.addMetric(METRIC_NAMES.stalePresenceEvents, MetricUnit.Count, 1);
+  } else {
+    metrics.addDimension('reason', output.reason ?? 'connect-failed');
+    metrics.addMetric(METRIC_NAMES.presenceEventsIgnored, MetricUnit.Count, 1);
+  }
+};
+
+// Lifecycle events hold ids and addresses, no customer text and no credentials.
+export const handler = instrument(async (event: unknown): Promise<RecordPresenceOutput> => {
+  const output = await recordPresence(event);
+  countOutcome(output);
+  return output;
+}, { logEventWithExecutionData: true });

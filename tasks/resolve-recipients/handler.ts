@@ -6,7 +6,7 @@ import { MAX_INBOX_QUEUE_NAME_PREFIX_LENGTH, QUEUE_NAME_PART_PATTERN, clientIdPr
 import { RECIPIENTS_PAGE_SIZE } from '../../contracts/recipients-page';
 import { InvalidTaskInputError, RecipientsUnavailableError } from '../shared/errors';
 import { readEnv } from '../shared/env';
-import { createLogger } from '../shared/logger';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { isTransientDataApiError } from '../shared/data-api';
 import { describeZodError } from '../shared/validation';
 import { CursorSchema, decodeCursor, encodeCursor, type CursorPosition } from './cursor';
@@ -29,8 +29,8 @@ const env = readEnv({
     .max(MAX_INBOX_QUEUE_NAME_PREFIX_LENGTH, 'leaves no room for a client id in an 80-character queue name'),
 });
 
-const logger = createLogger('resolve-recipients');
-const rdsData = new RDSDataClient({});
+const { logger, metrics, tracer, instrument } = observability('resolve-recipients');
+const rdsData = tracer.captureAWSv3Client(new RDSDataClient({}));
 
 export const ResolveRecipientsInputSchema = z
   .object({
@@ -181,7 +181,7 @@ const usable = (row: Row): row is Extract<Row, { device: Device }> => {
   return false;
 };
 
-export const handler = async (event: unknown): Promise<ResolveRecipientsOutput> => {
+export const handler = instrument(async (event: unknown): Promise<ResolveRecipientsOutput> => {
   const input = ResolveRecipientsInputSchema.safeParse(event);
   if (!input.success) {
     const { message } = describeZodError(input.error);
@@ -189,6 +189,7 @@ export const handler = async (event: unknown): Promise<ResolveRecipientsOutput> 
   }
   const { audience, cursor } = input.data;
   let after = cursor === null ? null : decodeCursor(cursor);
+  let skipped = 0;
 
   // One extra row tells whether another page exists without a second query.
   for (;;) {
@@ -196,6 +197,7 @@ export const handler = async (event: unknown): Promise<ResolveRecipientsOutput> 
     const hasMore = rows.length > env.PAGE_SIZE;
     const page = rows.slice(0, env.PAGE_SIZE);
     const devices = page.filter(usable).map((row) => row.device);
+    skipped += page.length - devices.length;
     const last = page.at(-1)?.position;
     // Rows sort NULLS LAST: after one without a text agent_id, no row can name a device.
     if (hasMore && last === null) {
@@ -206,8 +208,10 @@ export const handler = async (event: unknown): Promise<ResolveRecipientsOutput> 
     if (devices.length > 0 || !hasMore || last === undefined || last === null) {
       const nextCursor = hasMore && last !== undefined && last !== null ? encodeCursor(last) : null;
       logger.info('recipients page resolved', { topic: audience.topic, count: devices.length, skipped: page.length - devices.length, more: nextCursor !== null });
+      metrics.addMetric(METRIC_NAMES.devicesResolved, MetricUnit.Count, devices.length);
+      metrics.addMetric(METRIC_NAMES.devicesSkipped, MetricUnit.Count, skipped);
       return { devices, count: devices.length, nextCursor };
     }
     after = last;
   }
-};
+}, { logEventWithExecutionData: true });

@@ -10,6 +10,7 @@ import {
   type Retrier,
   type StateDef,
 } from '../../state-machines/workflows';
+import { RECIPIENTS_PAGE_SIZE } from '../../contracts/recipients-page';
 import { DEFINITION, SUBSTITUTIONS } from './harness';
 
 /*
@@ -149,6 +150,15 @@ describe('the states table of docs/workflow-contract.md describes the file', () 
   });
 });
 
+/** Seconds a Retry entry can wait in all: each pause at its cap (full jitter waits between 0 and it). */
+const worstWait = (r: Retrier) =>
+  Array.from({ length: r.MaxAttempts ?? 3 }, (_, k) => Math.min((r.IntervalSeconds ?? 1) * (r.BackoffRate ?? 2) ** k, r.MaxDelaySeconds ?? Infinity)).reduce((a, b) => a + b, 0);
+const sum = (a: number, b: number) => a + b;
+/** Seconds a state's retriers can wait in all (each retrier counts its own attempts). */
+const worstWaitOf = (name: string) => (stateOf(name).Retry ?? []).map(worstWait).reduce(sum, 0);
+/** How long an Express execution may run. */
+const EXPRESS_MAX_SECONDS = 5 * 60;
+
 /** Tasks that may have no Retry, and why. */
 const NO_RETRY: Record<string, string> = {
   SendToInbox: 'its Catch sends every failure through CreateInboxQueue (idempotent) to RetrySendToInbox, which retries',
@@ -183,11 +193,23 @@ describe('error handling is declared on every Task', () => {
   });
 
   it("keeps every state's worst-case retry backoff within a minute, well inside the 5-minute Express limit", () => {
-    const worstWait = (r: Retrier) =>
-      Array.from({ length: r.MaxAttempts ?? 3 }, (_, k) => Math.min((r.IntervalSeconds ?? 1) * (r.BackoffRate ?? 2) ** k, r.MaxDelaySeconds ?? Infinity)).reduce((a, b) => a + b, 0);
-    for (const { name, state } of STATES) {
-      const total = (state.Retry ?? []).map(worstWait).reduce((a, b) => a + b, 0);
+    for (const { name } of STATES) {
+      const total = worstWaitOf(name);
       expect({ name, total: total <= 60 }).toEqual({ name, total: true });
+    }
+  });
+
+  it('keeps the worst-case retry waits of each entry path (one page of the default size) under the 5-minute Express limit, and documents them', () => {
+    const waves = Math.ceil(RECIPIENTS_PAGE_SIZE.default / (stateOf('FanOut').MaxConcurrency as number));
+    const device = ['PushToDevice', 'CreateInboxQueue', 'RetrySendToInbox'].map(worstWaitOf).reduce(sum, 0);
+    const paths = {
+      quarantined: ['QuarantineRecord', 'SendQuarantineOutcome'].map(worstWaitOf).reduce(sum, 0),
+      unrouted: ['PublishToTopic', 'ResolveRecipients', 'SendToUnrouted', 'SendOutcome'].map(worstWaitOf).reduce(sum, 0),
+      notified: ['PublishToTopic', 'ResolveRecipients', 'CheckPresence', 'SendOutcome'].map(worstWaitOf).reduce(sum, waves * device),
+    };
+    for (const [path, seconds] of Object.entries(paths)) {
+      expect({ path, underTheLimit: seconds < EXPRESS_MAX_SECONDS }).toEqual({ path, underTheLimit: true });
+      expect({ path, documented: CONTRACT.includes(`${path} ${seconds} s`) }).toEqual({ path, documented: true });
     }
   });
 
@@ -200,6 +222,50 @@ describe('error handling is declared on every Task', () => {
       Default: 'ChooseTopic',
     });
     expect(STATES.flatMap((s) => [...(s.state.Retry ?? []), ...(s.state.Catch ?? [])]).filter((r) => r.ErrorEquals.includes('InvalidRecordError'))).toEqual([]);
+  });
+});
+
+describe('every entry ends with its outcome send', () => {
+  const perRecord = stateOf('ForEachStreamRecord').ItemProcessor!;
+  const RAW_PER_RECORD = (RAW.States.ForEachStreamRecord as StateDef).ItemProcessor!;
+  const ends = Object.entries(RAW_PER_RECORD.States).filter(([, state]) => state.End);
+  const outcomeSends = ends.filter(([, state]) => state.Type === 'Task' && (state.Parameters as { QueueUrl?: string }).QueueUrl === '${OutcomesQueueUrl}');
+  const into = (target: string) =>
+    Object.entries(perRecord.States)
+      .filter(([, st]) => [st.Next, st.Default, ...(st.Choices ?? []).map((c) => c.Next), ...(st.Catch ?? []).map((c) => c.Next)].includes(target))
+      .map(([name]) => name);
+
+  it('ends every path of a record in a send to ${OutcomesQueueUrl}; the only other way out is the Fail state OutcomeNotSent', () => {
+    expect(outcomeSends.map(([name]) => name).sort()).toEqual(['SendOutcome', 'SendQuarantineOutcome']);
+    expect(ends.filter(([name]) => !outcomeSends.some(([n]) => n === name))).toEqual([]);
+    expect(STATES.filter((s) => s.state.Type === 'Fail' || s.state.Type === 'Succeed').map((s) => s.name)).toEqual(['OutcomeNotSent']);
+    expect(stateOf('OutcomeNotSent')).toEqual(expect.objectContaining({ Type: 'Fail', Error: 'OutcomeNotSent', CausePath: expect.stringMatching(/^\$\.[A-Za-z.]+$/) }));
+  });
+
+  it('reaches OutcomeNotSent only from an outcome send that failed for good, through a Pass that writes its Cause', () => {
+    const describers = into('OutcomeNotSent').sort();
+    expect(describers).toEqual(['DescribeOutcomeNotSent', 'DescribeQuarantineOutcomeNotSent']);
+    for (const [send, describer] of [['SendOutcome', 'DescribeOutcomeNotSent'], ['SendQuarantineOutcome', 'DescribeQuarantineOutcomeNotSent']]) {
+      expect(stateOf(send).Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: describer })]);
+      expect(into(describer)).toEqual([send]);
+      expect(stateOf(describer)).toEqual(expect.objectContaining({ Type: 'Pass', Next: 'OutcomeNotSent' }));
+      expect(stateOf('OutcomeNotSent').CausePath).toBe(`${stateOf(describer).ResultPath as string}.cause`);
+    }
+  });
+
+  it('retries an outcome send longer than the other sends, with exponential backoff and full jitter, and documents its worst-case wait', () => {
+    const [retrier, ...others] = stateOf('SendOutcome').Retry!;
+    expect(others).toEqual([]);
+    expect(stateOf('SendQuarantineOutcome').Retry).toEqual([retrier]);
+    expect(retrier).toEqual(expect.objectContaining({ ErrorEquals: ['States.ALL'], JitterStrategy: 'FULL', MaxDelaySeconds: expect.any(Number) }));
+    expect(retrier.BackoffRate).toBeGreaterThan(1);
+    const otherSends = ['QuarantineRecord', 'SendToUnrouted', 'PublishToTopic', 'RetrySendToInbox'].map(worstWaitOf);
+    expect(worstWait(retrier)).toBeGreaterThan(Math.max(...otherSends));
+    expect(CONTRACT).toContain(`${1 + retrier.MaxAttempts!} attempts, at most ${worstWait(retrier)} s of waits`);
+  });
+
+  it('keeps the per-record result as the output of every end state, so the execution output does not depend on the outcome send', () => {
+    for (const [name, state] of ends) expect({ name, OutputPath: state.OutputPath }).toEqual({ name, OutputPath: '$.result' });
   });
 });
 

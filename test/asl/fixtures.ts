@@ -192,6 +192,7 @@ export const notifyScripts = (options: NotifyOptions = {}): Scripts => ({
   CheckPresence: presence(options.online ?? 'all'),
   PushToDevice: () => iotPublished(),
   SendToInbox: (input) => sqsSent(input),
+  SendOutcome: (input) => sqsSent(input),
 });
 
 /** Fails the first `times` attempts (of the same input) with `error`, then does `then`. */

@@ -42,6 +42,7 @@ export const SUBSTITUTIONS = notificationFanoutSubstitutions({
   SenderTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:convo-notify-sender`,
   QuarantineQueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/convo-notify-quarantine`,
   UnroutedQueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/convo-notify-unrouted`,
+  OutcomesQueueUrl: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/convo-notify-outcomes`,
   InboxQueueUrlPrefix: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT}/convo-notify-inbox-`,
   InboxQueueNamePrefix: 'convo-notify-inbox-',
   InboxRetentionSeconds: '345600',
@@ -92,6 +93,7 @@ export interface CreateQueueInput {
 
 export interface TaskInputs {
   QuarantineRecord: SqsSendMessageInput;
+  SendQuarantineOutcome: SqsSendMessageInput;
   PublishToTopic: SnsPublishInput;
   ResolveRecipients: LambdaInvokeInput<{ audience: Audience; cursor: string | null }>;
   SendToUnrouted: SqsSendMessageInput;
@@ -100,11 +102,13 @@ export interface TaskInputs {
   SendToInbox: SqsSendMessageInput;
   CreateInboxQueue: CreateQueueInput;
   RetrySendToInbox: SqsSendMessageInput;
+  SendOutcome: SqsSendMessageInput;
 }
 export type TaskName = keyof TaskInputs;
 /** Kept equal to the Task states of the definition by test/asl/harness.test.ts. */
 export const TASK_NAMES: readonly TaskName[] = [
   'QuarantineRecord',
+  'SendQuarantineOutcome',
   'PublishToTopic',
   'ResolveRecipients',
   'SendToUnrouted',
@@ -113,6 +117,7 @@ export const TASK_NAMES: readonly TaskName[] = [
   'SendToInbox',
   'CreateInboxQueue',
   'RetrySendToInbox',
+  'SendOutcome',
 ];
 
 export interface ScriptContext {

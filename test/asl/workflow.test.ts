@@ -1,5 +1,17 @@
 import { NotifyEntrySchema } from '../../contracts/enrichment';
-import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope } from '../../contracts/envelope';
+import { matchesEventPattern, type EventPattern } from '../../contracts/event-pattern';
+import { payloadBytes } from '../../contracts/limits';
+import {
+  MAX_OUTCOME_BYTES,
+  OUTCOME_DETAIL_TYPES,
+  OUTCOME_EVENT_SOURCE,
+  OutcomeSchema,
+  ZERO_OUTCOME_COUNTS,
+  type NotificationOutcome,
+  type Outcome,
+  type QuarantineOutcome,
+} from '../../contracts/outcomes';
+import { NotificationEnvelopeSchema, type Device, type NotificationEnvelope, type NotificationKind } from '../../contracts/envelope';
 import { pushTopicOf } from '../../contracts/push-topic';
 import {
   iotError,
@@ -45,6 +57,7 @@ import {
   SUBSTITUTIONS,
   type Run,
   type Script,
+  type Scripts,
   type TaskInputs,
 } from './harness';
 
@@ -62,12 +75,17 @@ const TOPICS = {
 } as const;
 
 const HEAD = (branch: string) => ['Valid?', 'ChooseTopic', branch, 'PublishToTopic', 'StartRecipientPaging'];
-const PAGE = ['ResolveRecipients', 'AnyRecipients?', 'CheckPresence', 'FanOut', 'MorePages?'];
+const PAGE = ['ResolveRecipients', 'AnyRecipients?', 'CheckPresence', 'FanOut', 'AddPageCounts', 'MorePages?'];
+/** How a notification entry ends once its outcome is described: a handled message adds its handledAt. */
+const OUTCOME_TAIL = (kind: NotificationKind = 'message.created') => ['Handled?', ...(kind === 'message.handled' ? ['AddHandledAt'] : []), 'SendOutcome'];
+const FANNED_OUT_TAIL = (kind?: NotificationKind) => ['AllRecipientsNotified', 'DescribeFannedOutOutcome', ...OUTCOME_TAIL(kind)];
+const UNROUTED_TAIL = (kind?: NotificationKind) => ['SendToUnrouted', 'DescribeUnroutedOutcome', ...OUTCOME_TAIL(kind)];
+const QUARANTINED_PATH = ['Valid?', 'QuarantineRecord', 'SendQuarantineOutcome'];
 /** The states of a record notified over `pages` pages of recipients. */
-const notifiedPath = (branch: string, pages = 1) => [
+const notifiedPath = (branch: string, pages = 1, kind?: NotificationKind) => [
   ...HEAD(branch),
   ...Array.from({ length: pages }, (_, i) => [...(i > 0 ? ['NextRecipientPage'] : []), ...PAGE]).flat(),
-  'AllRecipientsNotified',
+  ...FANNED_OUT_TAIL(kind),
 ];
 
 const sortBy = <T>(items: T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
@@ -91,6 +109,12 @@ const attemptsOf = (state: string, retrier = 0) => {
   return 1 + maxAttempts;
 };
 
+/** Scripts of the quarantine path where nothing fails. */
+const QUARANTINE_SCRIPTS: Scripts = {
+  QuarantineRecord: (input) => sqsSent(input),
+  SendQuarantineOutcome: (input) => sqsSent(input),
+};
+
 const succeeded = (run: Run) => {
   expect(run.error).toBeUndefined();
   expect(run.status).toBe('SUCCEEDED');
@@ -102,12 +126,12 @@ describe('ChooseTopic and PublishToTopic: each kind of record reaches its topic'
     return { fixture, kind: notification.kind, topic: notification.topic, branch: TOPICS[notification.topic].branch };
   });
 
-  it.each(cases)('$fixture: $kind takes $branch, publishes the envelope with its identity attributes to the $topic topic and resolves its audience from the first page', async ({ fixture, topic, branch }) => {
+  it.each(cases)('$fixture: $kind takes $branch, publishes the envelope with its identity attributes to the $topic topic and resolves its audience from the first page', async ({ fixture, topic, branch, kind }) => {
     const { notification, audience } = normalized(fixture);
     const run = await runWorkflow(batchOf(fixture), notifyScripts());
 
     succeeded(run);
-    expect(run.path()).toEqual(notifiedPath(branch));
+    expect(run.path()).toEqual(notifiedPath(branch, 1, kind));
     expect(run.inputsTo('PublishToTopic')).toEqual([
       {
         TopicArn: TOPICS[topic].topicArn,
@@ -253,7 +277,7 @@ describe('AnyRecipients?: nobody to notify', () => {
     });
 
     succeeded(run);
-    expect(run.path()).toEqual([...HEAD('UseSenderTopic'), 'ResolveRecipients', 'AnyRecipients?', 'SendToUnrouted']);
+    expect(run.path()).toEqual([...HEAD('UseSenderTopic'), 'ResolveRecipients', 'AnyRecipients?', ...UNROUTED_TAIL()]);
     expect(run.inputsTo('SendToUnrouted')).toEqual([
       {
         QueueUrl: SUBSTITUTIONS.UnroutedQueueUrl,
@@ -273,7 +297,7 @@ describe('AnyRecipients?: nobody to notify', () => {
     const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ pages: [first, []] }));
 
     succeeded(run);
-    expect(run.path()).toEqual([...HEAD('UseDirectTopic'), ...PAGE, 'NextRecipientPage', 'ResolveRecipients', 'AnyRecipients?', 'AllRecipientsNotified']);
+    expect(run.path()).toEqual([...HEAD('UseDirectTopic'), ...PAGE, 'NextRecipientPage', 'ResolveRecipients', 'AnyRecipients?', ...FANNED_OUT_TAIL()]);
     expect(run.inputsTo('ResolveRecipients').map((i) => i.Payload.cursor)).toEqual([null, cursorAfter(DEVICES.adaPhone)]);
     expect(run.callsTo('SendToUnrouted')).toHaveLength(0);
     expect(run.callsTo('CheckPresence')).toHaveLength(1);
@@ -361,7 +385,7 @@ describe('CheckPresence failure: every device is treated as offline', () => {
     succeeded(run);
     expect(run.callsTo('CheckPresence')).toHaveLength(attemptsOf('CheckPresence'));
     expect(run.catches('CheckPresence')).toEqual([{ state: 'CheckPresence', catcher: 0, next: 'AssumeAllOffline' }]);
-    expect(run.path()).toEqual([...HEAD('UseTeamTopic'), 'ResolveRecipients', 'AnyRecipients?', 'CheckPresence', 'AssumeAllOffline', 'FanOut', 'MorePages?', 'AllRecipientsNotified']);
+    expect(run.path()).toEqual([...HEAD('UseTeamTopic'), 'ResolveRecipients', 'AnyRecipients?', 'CheckPresence', 'AssumeAllOffline', 'FanOut', 'AddPageCounts', 'MorePages?', ...FANNED_OUT_TAIL()]);
     expect(run.callsTo('PushToDevice')).toHaveLength(0);
     expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.QueueUrl)).toEqual(sortBy(page.map((d) => inboxMessage(notification, d.clientId)), (i) => i.QueueUrl));
     for (const d of page) expect(run.devicePath(d.clientId)).toEqual(['DeviceOnline?', 'SendToInbox']);
@@ -412,8 +436,9 @@ describe('PushToDevice failure: the inbox message is still sent', () => {
 
     succeeded(run);
     expect(run.callsTo('PushToDevice')).toHaveLength(2);
-    expect(run.catches('PushToDevice')).toEqual([{ state: 'PushToDevice', catcher: 0, next: 'SendToInbox' }]);
-    expect(run.devicePath(DEVICES.adaLaptop.clientId)).toEqual(['DeviceOnline?', 'PushToDevice', 'SendToInbox']);
+    expect(run.catches('PushToDevice')).toEqual([{ state: 'PushToDevice', catcher: 0, next: 'RecordPushFailure' }]);
+    expect(run.devicePath(DEVICES.adaLaptop.clientId)).toEqual(['DeviceOnline?', 'PushToDevice', 'RecordPushFailure', 'SendToInbox']);
+    expect(run.devicePath(DEVICES.adaPhone.clientId)).toEqual(['DeviceOnline?', 'PushToDevice', 'SendToInbox']);
     expect(sortBy(run.inputsTo('SendToInbox'), (i) => i.QueueUrl)).toEqual(sortBy(page.map((d) => inboxMessage(notification, d.clientId)), (i) => i.QueueUrl));
   });
 
@@ -642,10 +667,10 @@ describe('Valid?: quarantine entries go to the quarantine queue, the other entri
   });
 
   it.each(INVALID_FIXTURES)('%s: sends the quarantine entry and the execution id to the quarantine queue, once, and the execution succeeds', async (fixture) => {
-    const run = await runWorkflow(batchOf(fixture), { QuarantineRecord: (input) => sqsSent(input) });
+    const run = await runWorkflow(batchOf(fixture), QUARANTINE_SCRIPTS);
 
     succeeded(run);
-    expect(run.path()).toEqual(['Valid?', 'QuarantineRecord']);
+    expect(run.path()).toEqual(QUARANTINED_PATH);
     expect(run.inputsTo('QuarantineRecord')).toEqual([quarantineMessage(fixture, run)]);
     expect(run.retries()).toEqual([]);
     const sent = run.callsTo('QuarantineRecord')[0].result as { MessageId: string };
@@ -659,7 +684,7 @@ describe('Valid?: quarantine entries go to the quarantine queue, the other entri
     const page = [DEVICES.adaLaptop, DEVICES.adaPhone];
     const run = await runWorkflow(batchOf('insert-direct', 'insert-missing-tenant', 'insert-team'), {
       ...notifyScripts({ pages: [page] }),
-      QuarantineRecord: (input) => sqsSent(input),
+      ...QUARANTINE_SCRIPTS,
     });
 
     succeeded(run);
@@ -670,7 +695,7 @@ describe('Valid?: quarantine entries go to the quarantine queue, the other entri
       { outcome: 'notified', notificationId: team.notificationId, topic: 'team' },
     ]);
     expect(run.path(0)).toEqual(notifiedPath('UseDirectTopic'));
-    expect(run.path(1)).toEqual(['Valid?', 'QuarantineRecord']);
+    expect(run.path(1)).toEqual(QUARANTINED_PATH);
     expect(run.path(2)).toEqual(notifiedPath('UseTeamTopic'));
     expect(run.inputsTo('QuarantineRecord')).toEqual([quarantineMessage('insert-missing-tenant', run)]);
     expect(run.callsTo('PublishToTopic')).toHaveLength(2);
@@ -680,6 +705,7 @@ describe('Valid?: quarantine entries go to the quarantine queue, the other entri
 
   it('retries a failed quarantine send with the same message', async () => {
     const run = await runWorkflow(batchOf('insert-missing-tenant'), {
+      ...QUARANTINE_SCRIPTS,
       QuarantineRecord: failingFirst(1, () => sqsServiceError(), (input) => sqsSent(input)),
     });
 
@@ -691,12 +717,14 @@ describe('Valid?: quarantine entries go to the quarantine queue, the other entri
 
   it('fails the execution when the quarantine queue keeps failing (1 + MaxAttempts attempts), so the record is not lost', async () => {
     const run = await runWorkflow(batchOf('insert-missing-tenant'), {
+      ...QUARANTINE_SCRIPTS,
       QuarantineRecord: alwaysFailing(() => sqsServiceError()),
     });
 
     expect(run.status).toBe('FAILED');
     expect(run.error?.name).toBe('SQS.AmazonSQSException');
     expect(run.callsTo('QuarantineRecord')).toHaveLength(attemptsOf('QuarantineRecord'));
+    expect(run.callsTo('SendQuarantineOutcome')).toHaveLength(0);
   });
 });
 
@@ -773,7 +801,7 @@ describe('batches: one outcome per record, in batch order', () => {
     return {
       ...notifyScripts({ online: [DEVICES.adaPhone.clientId, DEVICES.kenDesktop.clientId] }),
       ResolveRecipients: resolve,
-      QuarantineRecord: (input: TaskInputs['QuarantineRecord']) => sqsSent(input),
+      ...QUARANTINE_SCRIPTS,
       SendToUnrouted: (input: TaskInputs['SendToUnrouted']) => sqsSent(input),
     };
   };
@@ -797,7 +825,7 @@ describe('batches: one outcome per record, in batch order', () => {
     });
     expect(run.output).toEqual(expected);
     batch.forEach((f, i) => {
-      if (isInvalid(f)) expect(run.path(i)).toEqual(['Valid?', 'QuarantineRecord']);
+      if (isInvalid(f)) expect(run.path(i)).toEqual(QUARANTINED_PATH);
     });
   });
 
@@ -850,6 +878,312 @@ describe('batches: one outcome per record, in batch order', () => {
     succeeded(run);
     expect(run.output).toEqual([]);
     expect(run.calls).toHaveLength(0);
+  });
+});
+
+describe('outcomes: every entry ends by sending its outcome to the outcomes queue', () => {
+  type Counts = NotificationOutcome['counts'];
+  const counts = (devices: number, online: number, pushed: number, pushFailures: number, inboxed: number): Counts => ({ devices, online, pushed, pushFailures, inboxed });
+  /** The outcome body contracts/outcomes.ts defines for a notification entry of `run`. */
+  const notificationOutcome = (n: NotificationEnvelope, detailType: NotificationOutcome['detailType'], c: Counts, run: Run): NotificationOutcome => ({
+    version: 1,
+    detailType,
+    notificationId: n.notificationId,
+    deduplicationId: n.deduplicationId,
+    tenantId: n.tenantId,
+    conversationId: n.conversationId,
+    messageId: n.messageId,
+    kind: n.kind === 'message.handled' ? 'handled' : 'created',
+    topic: n.topic,
+    createdAt: n.createdAt,
+    ...(n.handledAt !== undefined ? { handledAt: n.handledAt } : {}),
+    counts: c,
+    executionId: run.executionArn,
+  });
+  const sentTo = (body: unknown) => ({ QueueUrl: SUBSTITUTIONS.OutcomesQueueUrl, MessageBody: body });
+  /** The outcome as the bus delivers it to a rule: what the Pipe makes of the SQS message. */
+  const eventOf = (body: Outcome) => ({ source: OUTCOME_EVENT_SOURCE, 'detail-type': body.detailType, detail: body });
+  const NOBODY_ONLINE = {
+    source: [OUTCOME_EVENT_SOURCE],
+    'detail-type': [OUTCOME_DETAIL_TYPES.fannedOut],
+    detail: { kind: ['created'], counts: { online: [{ numeric: ['=', 0] }] } },
+  } as const satisfies EventPattern;
+  const forbidden = () => iotError('ForbiddenException', 'Forbidden');
+  const failingPushTo =
+    (...clientIds: string[]): Script<TaskInputs['PushToDevice']> =>
+    (input) => {
+      if (clientIds.some((id) => input.Topic === pushTopicOf(id))) throw forbidden();
+      return iotPublished();
+    };
+
+  it('sends a created message’s outcome with the counts summed over two recipient pages, a push failure counted, as the last call of the entry', async () => {
+    const { notification } = normalized('insert-team');
+    const pages = [
+      [DEVICES.adaLaptop, DEVICES.adaPhone, DEVICES.graceDesktop],
+      [DEVICES.linusTablet, DEVICES.margaretPhone],
+    ];
+    const online = [DEVICES.adaPhone.clientId, DEVICES.graceDesktop.clientId, DEVICES.linusTablet.clientId];
+    const run = await runWorkflow(batchOf('insert-team'), {
+      ...notifyScripts({ pages, online }),
+      PushToDevice: failingPushTo(DEVICES.graceDesktop.clientId),
+    });
+
+    succeeded(run);
+    const expected = notificationOutcome(notification, OUTCOME_DETAIL_TYPES.fannedOut, counts(5, 3, 2, 1, 5), run);
+    expect(run.inputsTo('SendOutcome')).toEqual([sentTo(expected)]);
+    expect(OutcomeSchema.parse(expected)).toEqual(expected);
+    expect(run.path()).toEqual(notifiedPath('UseTeamTopic', 2));
+    expect(run.calls.at(-1)?.state).toBe('SendOutcome');
+    expect(run.output).toEqual([{ outcome: 'notified', notificationId: notification.notificationId, topic: 'team' }]);
+    expect(matchesEventPattern(NOBODY_ONLINE, eventOf(expected))).toBe(false);
+  });
+
+  it('counts every failed push of a page as a push failure and none as pushed', async () => {
+    const page = [DEVICES.adaLaptop, DEVICES.adaPhone, DEVICES.graceDesktop];
+    const run = await runWorkflow(batchOf('insert-team'), {
+      ...notifyScripts({ pages: [page], online: 'all' }),
+      PushToDevice: failingPushTo(...page.map((d) => d.clientId)),
+    });
+
+    succeeded(run);
+    expect(run.inputsTo('SendOutcome').map((i) => (i.MessageBody as NotificationOutcome).counts)).toEqual([counts(3, 3, 0, 3, 3)]);
+  });
+
+  it('counts by the push outcome only, whatever letters the client ids hold', async () => {
+    const marked = [
+      { agentId: 'agent-PF', clientId: 'PUSHED-FAILED-P' },
+      { agentId: 'agent-FP', clientId: 'FFF-PPP' },
+      { agentId: 'agent-NP', clientId: 'NONE-P-F' },
+    ];
+    const run = await runWorkflow(batchOf('insert-team'), {
+      ...notifyScripts({ pages: [marked], online: ['PUSHED-FAILED-P', 'FFF-PPP'] }),
+      PushToDevice: failingPushTo('FFF-PPP'),
+    });
+
+    succeeded(run);
+    expect(run.inputsTo('SendOutcome').map((i) => (i.MessageBody as NotificationOutcome).counts)).toEqual([counts(3, 2, 1, 1, 3)]);
+  });
+
+  it('reports online 0 when every device is offline: the outcome an escalation rule (numeric = 0) matches', async () => {
+    const { notification } = normalized('insert-direct');
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ online: 'none' }));
+
+    succeeded(run);
+    const expected = notificationOutcome(notification, OUTCOME_DETAIL_TYPES.fannedOut, counts(2, 0, 0, 0, 2), run);
+    expect(run.inputsTo('SendOutcome')).toEqual([sentTo(expected)]);
+    expect(matchesEventPattern(NOBODY_ONLINE, eventOf(expected))).toBe(true);
+  });
+
+  it('reports online 0 when the presence lookup failed: nobody is known to be online', async () => {
+    const page = [DEVICES.adaLaptop, DEVICES.adaPhone, DEVICES.graceDesktop];
+    const run = await runWorkflow(batchOf('insert-team'), {
+      ...notifyScripts({ pages: [page], online: 'all' }),
+      CheckPresence: alwaysFailing(presenceUnavailable),
+    });
+
+    succeeded(run);
+    expect(run.inputsTo('SendOutcome').map((i) => (i.MessageBody as NotificationOutcome).counts)).toEqual([counts(3, 0, 0, 0, 3)]);
+  });
+
+  it('sends a handled message’s outcome with kind handled and its handledAt', async () => {
+    const { notification } = normalized('modify-handled-direct');
+    const run = await runWorkflow(batchOf('modify-handled-direct'), notifyScripts({ pages: [[DEVICES.adaPhone]], online: 'all' }));
+
+    succeeded(run);
+    expect(notification.handledAt).toEqual(expect.any(String));
+    const expected = notificationOutcome(notification, OUTCOME_DETAIL_TYPES.fannedOut, counts(1, 1, 1, 0, 1), run);
+    expect(expected).toMatchObject({ kind: 'handled', handledAt: notification.handledAt });
+    expect(run.inputsTo('SendOutcome')).toEqual([sentTo(expected)]);
+    expect(run.path()).toEqual(notifiedPath('UseDirectTopic', 1, 'message.handled'));
+  });
+
+  it('sends an unrouted outcome with every count 0 after the unrouted message, when the audience has no device', async () => {
+    const { notification } = normalized('insert-sender');
+    const run = await runWorkflow(batchOf('insert-sender'), { ...notifyScripts({ pages: [[]] }), SendToUnrouted: (input) => sqsSent(input) });
+
+    succeeded(run);
+    const expected = notificationOutcome(notification, OUTCOME_DETAIL_TYPES.unrouted, ZERO_OUTCOME_COUNTS, run);
+    expect(run.inputsTo('SendOutcome')).toEqual([sentTo(expected)]);
+    expect(run.taskSequence().slice(-2)).toEqual(['SendToUnrouted', 'SendOutcome']);
+    const sent = run.callsTo('SendToUnrouted')[0].result as { MessageId: string };
+    expect(run.output).toEqual([{ outcome: 'unrouted', unroutedMessageId: sent.MessageId }]);
+  });
+
+  it('counts only the devices of the pages that had any when a later page is empty', async () => {
+    const run = await runWorkflow(batchOf('insert-direct'), notifyScripts({ pages: [[DEVICES.adaLaptop, DEVICES.adaPhone], []], online: [DEVICES.adaLaptop.clientId] }));
+
+    succeeded(run);
+    expect(run.inputsTo('SendOutcome').map((i) => (i.MessageBody as NotificationOutcome).counts)).toEqual([counts(2, 1, 1, 0, 2)]);
+  });
+
+  it.each(INVALID_FIXTURES)('%s: sends the quarantined record’s outcome (keys, field, reason; no excerpt, no tenant) after the quarantine message', async (fixture) => {
+    const { quarantine } = quarantined(fixture);
+    const run = await runWorkflow(batchOf(fixture), QUARANTINE_SCRIPTS);
+
+    succeeded(run);
+    const expected: QuarantineOutcome = {
+      version: 1,
+      detailType: OUTCOME_DETAIL_TYPES.quarantined,
+      keys: quarantine.keys,
+      field: quarantine.field,
+      reason: quarantine.reason,
+      eventName: quarantine.eventName,
+      eventID: quarantine.eventID,
+      streamSequence: quarantine.streamSequence,
+      executionId: run.executionArn,
+    };
+    expect(run.inputsTo('SendQuarantineOutcome')).toEqual([sentTo(expected)]);
+    expect(OutcomeSchema.parse(expected)).toEqual(expected);
+    expect(run.taskSequence()).toEqual(['QuarantineRecord', 'SendQuarantineOutcome']);
+    const sent = run.callsTo('QuarantineRecord')[0].result as { MessageId: string };
+    expect(run.output).toEqual([{ outcome: 'quarantined', quarantineMessageId: sent.MessageId }]);
+  });
+
+  it.each([...VALID_FIXTURES, ...INVALID_FIXTURES])('%s: the outcome sent is valid against contracts/outcomes.ts and within MAX_OUTCOME_BYTES', async (fixture) => {
+    const run = await runWorkflow(batchOf(fixture), { ...notifyScripts(), ...QUARANTINE_SCRIPTS });
+
+    succeeded(run);
+    const bodies = [...run.inputsTo('SendOutcome'), ...run.inputsTo('SendQuarantineOutcome')].map((i) => i.MessageBody);
+    expect(bodies).toHaveLength(1);
+    expect(OutcomeSchema.safeParse(bodies[0]).error).toBeUndefined();
+    expect(payloadBytes(bodies[0])).toBeLessThanOrEqual(MAX_OUTCOME_BYTES);
+  });
+
+  it('sends one outcome per entry of a batch, each with its own identity and counts and the execution id', async () => {
+    const direct = normalized('insert-direct').notification;
+    const team = normalized('insert-team').notification;
+    const run = await runWorkflow(batchOf('insert-direct', 'insert-missing-tenant', 'insert-team'), {
+      ...notifyScripts({ online: [DEVICES.adaPhone.clientId] }),
+      ...QUARANTINE_SCRIPTS,
+    });
+
+    succeeded(run);
+    const key = (i: { MessageBody: unknown }) => (i.MessageBody as NotificationOutcome).notificationId;
+    expect(sortBy(run.inputsTo('SendOutcome'), key)).toEqual(
+      sortBy(
+        [direct, team].map((n) => sentTo(notificationOutcome(n, OUTCOME_DETAIL_TYPES.fannedOut, counts(2, 1, 1, 0, 2), run))),
+        key,
+      ),
+    );
+    expect(run.inputsTo('SendQuarantineOutcome').map((i) => (i.MessageBody as QuarantineOutcome).executionId)).toEqual([run.executionArn]);
+    expect([0, 1, 2].map((i) => run.path(i).at(-1))).toEqual(['SendOutcome', 'SendQuarantineOutcome', 'SendOutcome']);
+  });
+
+  it('retries a failed outcome send with the same body, then ends the entry as usual', async () => {
+    const run = await runWorkflow(batchOf('insert-direct'), {
+      ...notifyScripts(),
+      SendOutcome: failingFirst(1, () => sqsServiceError(), (input) => sqsSent(input)),
+    });
+
+    succeeded(run);
+    const [first, second] = run.callsTo('SendOutcome');
+    expect(second.input).toEqual(first.input);
+    expect(run.retries('SendOutcome')).toEqual([{ state: 'SendOutcome', retrier: 0, attempt: 1 }]);
+    expect(run.catches('SendOutcome')).toEqual([]);
+    expect(run.path().at(-1)).toBe('SendOutcome');
+  });
+
+  /** The Cause the OutcomeNotSent Fail state gives: the send that failed, its error, what it was about and the queue. */
+  const expectNamedFailure = (run: Run, send: 'SendOutcome' | 'SendQuarantineOutcome', about: string[]) => {
+    expect(run.status).toBe('FAILED');
+    expect(run.error?.name).toBe('OutcomeNotSent');
+    for (const part of [`${send} failed`, 'SQS.AmazonSQSException', SUBSTITUTIONS.OutcomesQueueUrl, ...about]) expect(run.error?.cause).toContain(part);
+  };
+  /** Where the calls to `state` came in the run's call order. */
+  const seqs = (run: Run, state: keyof TaskInputs) => run.callsTo(state).map((c) => c.seq);
+
+  it('fails the execution with OutcomeNotSent after 1 + MaxAttempts attempts when the outcome send keeps failing, the notification already in every inbox', async () => {
+    const { notification } = normalized('insert-direct');
+    const run = await runWorkflow(batchOf('insert-direct'), {
+      ...notifyScripts(),
+      SendOutcome: alwaysFailing(() => sqsServiceError()),
+    });
+
+    expectNamedFailure(run, 'SendOutcome', [OUTCOME_DETAIL_TYPES.fannedOut, notification.notificationId]);
+    const attempts = run.callsTo('SendOutcome');
+    expect(attempts).toHaveLength(attemptsOf('SendOutcome'));
+    for (const a of attempts) expect(a.input).toEqual(attempts[0].input);
+    expect(run.retries('SendOutcome').map((r) => r.attempt)).toEqual(Array.from({ length: attemptsOf('SendOutcome') - 1 }, (_, i) => i + 1));
+    expect(run.catches('SendOutcome')).toEqual([{ state: 'SendOutcome', catcher: 0, next: 'DescribeOutcomeNotSent' }]);
+    expect(run.path()).toEqual([...notifiedPath('UseDirectTopic'), 'DescribeOutcomeNotSent', 'OutcomeNotSent']);
+    expect(inboxUrlsOf(run)).toEqual([DEVICES.adaLaptop, DEVICES.adaPhone].map((d) => inboxUrl(d.clientId)).sort());
+    expect(Math.max(...seqs(run, 'SendToInbox'))).toBeLessThan(Math.min(...seqs(run, 'SendOutcome')));
+    expect(run.output).toBeUndefined();
+  });
+
+  it('fails with OutcomeNotSent naming the unrouted outcome when it cannot be sent, after the unrouted message was', async () => {
+    const { notification } = normalized('insert-sender');
+    const run = await runWorkflow(batchOf('insert-sender'), {
+      ...notifyScripts({ pages: [[]] }),
+      SendToUnrouted: (input) => sqsSent(input),
+      SendOutcome: alwaysFailing(() => sqsServiceError()),
+    });
+
+    expectNamedFailure(run, 'SendOutcome', [OUTCOME_DETAIL_TYPES.unrouted, notification.notificationId]);
+    expect(run.path()).toEqual([...HEAD('UseSenderTopic'), 'ResolveRecipients', 'AnyRecipients?', ...UNROUTED_TAIL(), 'DescribeOutcomeNotSent', 'OutcomeNotSent']);
+    expect(run.callsTo('SendToUnrouted').map((c) => c.error)).toEqual([undefined]);
+    expect(seqs(run, 'SendToUnrouted')[0]).toBeLessThan(Math.min(...seqs(run, 'SendOutcome')));
+  });
+
+  it('fails with OutcomeNotSent naming the handled notification when its outcome cannot be sent', async () => {
+    const { notification } = normalized('modify-handled-direct');
+    const run = await runWorkflow(batchOf('modify-handled-direct'), {
+      ...notifyScripts({ pages: [[DEVICES.adaPhone]] }),
+      SendOutcome: alwaysFailing(() => sqsServiceError()),
+    });
+
+    expect(notification.notificationId).toMatch(/#handled$/);
+    expectNamedFailure(run, 'SendOutcome', [notification.notificationId]);
+    expect(run.path()).toEqual([...notifiedPath('UseDirectTopic', 1, 'message.handled'), 'DescribeOutcomeNotSent', 'OutcomeNotSent']);
+    expect(inboxUrlsOf(run)).toEqual([inboxUrl(DEVICES.adaPhone.clientId)]);
+  });
+
+  it('fails the whole execution with OutcomeNotSent when one entry of a batch cannot send its outcome, so the Pipe retries the batch', async () => {
+    const team = normalized('insert-team').notification;
+    const run = await runWorkflow(batchOf('insert-direct', 'insert-team'), {
+      ...notifyScripts(),
+      SendOutcome: (input) => {
+        if ((input.MessageBody as NotificationOutcome).notificationId === team.notificationId) throw sqsServiceError();
+        return sqsSent(input);
+      },
+    });
+
+    expectNamedFailure(run, 'SendOutcome', [team.notificationId]);
+    expect(run.path(1)).toEqual([...notifiedPath('UseTeamTopic'), 'DescribeOutcomeNotSent', 'OutcomeNotSent']);
+    const teamInboxSends = run.callsTo('SendToInbox').filter((c) => c.input.MessageDeduplicationId === team.deduplicationId);
+    expect(teamInboxSends).toHaveLength(2);
+    const teamOutcomeSends = run.callsTo('SendOutcome').filter((c) => (c.input.MessageBody as NotificationOutcome).notificationId === team.notificationId);
+    expect(teamOutcomeSends).toHaveLength(attemptsOf('SendOutcome'));
+    expect(Math.max(...teamInboxSends.map((c) => c.seq))).toBeLessThan(teamOutcomeSends[0].seq);
+  });
+
+  it('retries a failed quarantine outcome send with the same body, then ends the entry as usual', async () => {
+    const run = await runWorkflow(batchOf('insert-missing-tenant'), {
+      ...QUARANTINE_SCRIPTS,
+      SendQuarantineOutcome: failingFirst(1, () => sqsServiceError(), (input) => sqsSent(input)),
+    });
+
+    succeeded(run);
+    const [first, second] = run.callsTo('SendQuarantineOutcome');
+    expect(second.input).toEqual(first.input);
+    expect(run.retries('SendQuarantineOutcome')).toEqual([{ state: 'SendQuarantineOutcome', retrier: 0, attempt: 1 }]);
+    expect(run.path()).toEqual(QUARANTINED_PATH);
+    expect(run.output).toEqual([{ outcome: 'quarantined', quarantineMessageId: expect.any(String) }]);
+  });
+
+  it('fails the execution with OutcomeNotSent, naming the stream record, when the quarantine outcome send keeps failing after the record was quarantined', async () => {
+    const { quarantine } = quarantined('insert-missing-tenant');
+    const run = await runWorkflow(batchOf('insert-missing-tenant'), {
+      ...QUARANTINE_SCRIPTS,
+      SendQuarantineOutcome: alwaysFailing(() => sqsServiceError()),
+    });
+
+    expectNamedFailure(run, 'SendQuarantineOutcome', [quarantine.eventID, quarantine.streamSequence]);
+    expect(run.callsTo('SendQuarantineOutcome')).toHaveLength(attemptsOf('SendQuarantineOutcome'));
+    expect(run.catches('SendQuarantineOutcome')).toEqual([{ state: 'SendQuarantineOutcome', catcher: 0, next: 'DescribeQuarantineOutcomeNotSent' }]);
+    expect(run.path()).toEqual([...QUARANTINED_PATH, 'DescribeQuarantineOutcomeNotSent', 'OutcomeNotSent']);
+    expect(run.callsTo('QuarantineRecord').map((c) => c.error)).toEqual([undefined]);
+    expect(seqs(run, 'QuarantineRecord')[0]).toBeLessThan(Math.min(...seqs(run, 'SendQuarantineOutcome')));
   });
 });
 

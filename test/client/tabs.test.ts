@@ -62,14 +62,14 @@ describe('SharedAgentDevice (tabs)', () => {
     await broker.close();
   });
 
-  const openTab = async (agentId: string): Promise<SharedAgentDevice> => {
+  const openTab = async (agentId: string, tabStorage: MemoryStorage = storage): Promise<SharedAgentDevice> => {
     const options: SharedAgentDeviceOptions = {
       apiUrl: 'https://api.example.com',
       iotEndpoint: broker.wsUrl,
       authorizerName: 'convo-notify-agent-jwt',
       agentId,
       getToken: async () => tokenExpiringAt(new Date(Date.now() + 3600_000), agentId),
-      storage,
+      storage: tabStorage,
       fetch: api.fetch,
       locks,
       client: { followUpDrainMs: 0, reconnect: { initialDelayMs: 20, maxDelayMs: 100, jitter: 0 } },
@@ -136,5 +136,49 @@ describe('SharedAgentDevice (tabs)', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(alice.isNew('for-bob')).toBe(false);
     expect(new Set(connects)).toEqual(new Set([ALICE_DEVICE, BOB_DEVICE]));
+  });
+
+  it("tells a tab that joins a connected device the leader's presence and state at once, without waiting for a change", async () => {
+    const first = await openTab('alice');
+    await waitUntil('first online', () => first.presence?.state === 'online');
+    await push(ALICE_DEVICE, created('m4'));
+    await waitUntil('first sees m4', () => first.isNew('m4'));
+
+    // Its own storage does not hold m4 (one that lags behind the leader's): m4 can only come from the leader.
+    const lagging = new MemoryStorage();
+    await lagging.setDevice('alice', ALICE_DEVICE);
+    const second = await openTab('alice', lagging);
+    await waitUntil('second knows the leader is online', () => second.presence?.state === 'online');
+    await waitUntil('second shows m4', () => second.isNew('m4'));
+    expect(second.role).toBe('follower');
+    expect(second.presence).toEqual(first.presence);
+    expect(connects).toEqual([ALICE_DEVICE]);
+  });
+
+  it('signs out from a closed device: every open tab of it closes and empties, the device is unregistered and its state wiped', async () => {
+    const first = await openTab('alice');
+    await waitUntil('first leads', () => first.role === 'leader' && connects.length === 1);
+    const second = await openTab('alice');
+    const third = await openTab('alice');
+    await new Promise((r) => setTimeout(r, 100));
+    await push(ALICE_DEVICE, created('m5'));
+    await waitUntil('NEW in every tab', () => [first, second, third].every((t) => t.isNew('m5')));
+    const signedOut: string[] = [];
+    second.on('signedOut', () => void signedOut.push('second'));
+    third.on('signedOut', () => void signedOut.push('third'));
+
+    // The first tab switched the device off, so its channel is closed, and then signs out.
+    await first.close();
+    await waitUntil('another tab took the connection over', () => [second.role, third.role].includes('leader') && connects.length === 2);
+    await first.signOut();
+
+    await waitUntil('both other tabs signed out', () => signedOut.length === 2);
+    expect(signedOut.sort()).toEqual(['second', 'third']);
+    expect([first, second, third].map((t) => t.newMessages().length)).toEqual([0, 0, 0]);
+    await waitUntil('no connection left', () => broker.aedes.connectedClients === 0);
+    expect(api.callsOf('unregisterDevice')).toBe(1);
+    expect(api.devices).toEqual([]);
+    expect(await storage.getDevice('alice')).toBeUndefined();
+    expect(await storage.open({ agentId: 'alice', clientId: ALICE_DEVICE }).load(Date.now())).toEqual([]);
   });
 });

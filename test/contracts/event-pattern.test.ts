@@ -104,9 +104,39 @@ describe('matchesEventPattern', () => {
     });
   });
 
+  describe('numeric', () => {
+    it('matches = 0 on the number 0 only, never on the string "0" or a missing field', () => {
+      const pattern: EventPattern = { detail: { counts: { online: [{ numeric: ['=', 0] }] } } };
+      expect(matchesEventPattern(pattern, { detail: { counts: { online: 0 } } })).toBe(true);
+      expect(matchesEventPattern(pattern, { detail: { counts: { online: 1 } } })).toBe(false);
+      expect(matchesEventPattern(pattern, { detail: { counts: { online: '0' } } })).toBe(false);
+      expect(matchesEventPattern(pattern, { detail: { counts: {} } })).toBe(false);
+    });
+
+    it('compares with < <= > >= and needs both comparisons of a range', () => {
+      const range: EventPattern = { n: [{ numeric: ['>', 0, '<=', 5] }] };
+      expect([0, 0.5, 5, 5.1].map((n) => matchesEventPattern(range, { n }))).toEqual([false, true, true, false]);
+      expect([2, 3].map((n) => matchesEventPattern({ n: [{ numeric: ['<', 3] }] }, { n }))).toEqual([true, false]);
+      expect([2, 3].map((n) => matchesEventPattern({ n: [{ numeric: ['>=', 3] }] }, { n }))).toEqual([false, true]);
+    });
+
+    it('matches when any element of an array in the event is in range', () => {
+      expect(matchesEventPattern({ n: [{ numeric: ['>', 10] }] }, { n: [1, 20] })).toBe(true);
+      expect(matchesEventPattern({ n: [{ numeric: ['>', 10] }] }, { n: [1, 2] })).toBe(false);
+    });
+
+    it.each([
+      ['an unknown operator', ['!=', 0]],
+      ['a bound that is not a number', ['=', '0']],
+      ['an odd number of items', ['>', 0, '<']],
+      ['no pair at all', []],
+    ])('throws for %s', (_name, operand) => {
+      expect(() => matchesEventPattern({ n: [{ numeric: operand }] } as unknown as EventPattern, { n: 0 })).toThrow(UnsupportedPatternError);
+    });
+  });
+
   describe('unsupported patterns', () => {
     it.each([
-      ['numeric', { n: [{ numeric: ['>', 0] }] }],
       ['suffix', { s: [{ suffix: '.png' }] }],
       ['wildcard', { s: [{ wildcard: 'a*' }] }],
       ['$or', { $or: [{ a: ['x'] }, { b: ['y'] }] }],

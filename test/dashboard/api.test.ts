@@ -3,6 +3,7 @@ import { startDashboard, type Dashboard } from '../../local/dashboard/server';
 import { buildGraph, takenTransitions, type AslStates } from '../../local/dashboard/graph';
 import { MESSAGE_BODY_MAX_CHARS } from '../../local/dashboard/limits';
 import type { DashboardConfig, ExecutionRecord, ExecutionSummary, PostMessageResponse } from '../../local/dashboard/types';
+import { seededClientId } from '../../local/runtime/seed';
 import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
 
 describe('dashboard API', () => {
@@ -48,26 +49,45 @@ describe('dashboard API', () => {
     expect((await call('GET', '/nope')).status).toBe(404);
   });
 
-  it('gives the page the endpoints, names and seeded agents it needs', async () => {
+  it('bundles the page with the client\'s browser entry: no AWS SDK and no AWS credentials reach the page', async () => {
+    const sources = ((await call('GET', '/app.js.map')).json() as { sources: string[] }).sources;
+    expect(sources).toEqual(expect.arrayContaining([expect.stringMatching(/client\/tabs\.ts$/), expect.stringMatching(/client\/indexeddb-store\.ts$/)]));
+    // The one @smithy module is the UTF-8 encoder of @aws-crypto/sha256-js (the client id check), no SDK.
+    expect(sources.filter((s) => /@aws-sdk\/|@smithy\/(?!util-utf8\/)|client\/aws\.ts$/.test(s))).toEqual([]);
+  });
+
+  it('gives the page the agent API, the broker and its authorizer, the dev sign-in, and the seeded agents with their devices', async () => {
     const config = (await call('GET', '/api/config')).json() as DashboardConfig;
     expect(config).toMatchObject({
       region: 'us-east-1',
       tenantId: 'acme',
-      endpoints: { mqttWs: stack.endpoints.mqttWs, sqs: stack.endpoints.sqs, dynamodb: stack.endpoints.dynamodb },
-      tables: { convoHistory: stack.config.convoHistoryTable },
-      inboxQueueNamePrefix: stack.config.inboxQueueNamePrefix,
+      apiUrl: stack.endpoints.agentApi,
+      iotEndpoint: stack.endpoints.mqttWs,
+      authorizerName: stack.config.authorizerName,
+      tokenUrl: `${stack.endpoints.tokenIssuer}/dev/token`,
     });
+    // What a browser must never be given: AWS endpoints it would call with credentials.
+    expect(Object.keys(config).sort()).toEqual(['agents', 'apiUrl', 'authorizerName', 'iotEndpoint', 'region', 'senders', 'teams', 'tenantId', 'tokenUrl']);
     expect(config.agents.map((a) => [a.agentId, a.devices])).toEqual([
-      ['alice', ['alice-laptop', 'alice-phone']],
-      ['bob', ['bob-laptop']],
-      ['carol', ['carol-laptop']],
-      ['dave', ['dave-laptop']],
+      ['alice', [{ label: 'laptop', clientId: seededClientId('alice', 'laptop') }, { label: 'phone', clientId: seededClientId('alice', 'phone') }]],
+      ['bob', [{ label: 'laptop', clientId: seededClientId('bob', 'laptop') }]],
+      ['carol', [{ label: 'laptop', clientId: seededClientId('carol', 'laptop') }]],
+      ['dave', [{ label: 'laptop', clientId: seededClientId('dave', 'laptop') }]],
     ]);
     expect(config.teams).toEqual([
       { teamId: 'support', members: ['alice', 'bob', 'carol'] },
       { teamId: 'sales', members: ['carol', 'dave'] },
     ]);
     expect(config.senders).toEqual([{ senderId: 'customer-vip', followers: ['alice', 'carol'] }]);
+  });
+
+  it('the dev sign-in of the config mints a token for a seeded agent and refuses any other', async () => {
+    const { tokenUrl } = (await call('GET', '/api/config')).json() as DashboardConfig;
+    const signIn = (agentId: string) => fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agentId }) });
+    const alice = await signIn('alice');
+    expect(alice.status).toBe(200);
+    expect(await alice.json()).toMatchObject({ token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/) });
+    expect((await signIn('mallory')).status).toBe(404);
   });
 
   it.each([

@@ -43,9 +43,24 @@ describe('dashboard workflow graph', () => {
   });
 
   it('labels a Next and a Catch to the same state as one edge naming both', () => {
-    expect(allEdges(graph).filter((e) => e.from === 'PushToDevice' && e.to === 'SendToInbox')).toEqual([
-      expect.objectContaining({ kind: 'next', label: 'next / catch: any error' }),
-    ]);
+    const tiny = buildGraph({
+      StartAt: 'Push',
+      States: {
+        Push: { Type: 'Task', Resource: 'arn:aws:states:::aws-sdk:iotdataplane:publish', Next: 'Inbox', Catch: [{ ErrorEquals: ['States.ALL'], Next: 'Inbox' }] },
+        Inbox: { Type: 'Succeed' },
+      },
+    } as AslStates);
+    expect(allEdges(tiny)).toEqual([expect.objectContaining({ from: 'Push', to: 'Inbox', kind: 'next', label: 'next / catch: any error' })]);
+  });
+
+  it('draws the successful push to the inbox as a plain next, and only the failed push as a catch', () => {
+    expect(allEdges(graph).filter((e) => e.from === 'PushToDevice').map((e) => [e.to, e.kind, e.label ?? ''])).toEqual(
+      expect.arrayContaining([
+        ['SendToInbox', 'next', ''],
+        ['RecordPushFailure', 'catch', 'any error'],
+      ]),
+    );
+    expect(allEdges(graph).filter((e) => e.from === 'PushToDevice' && e.to === 'SendToInbox')).toHaveLength(1);
   });
 
   it('puts the ends of the paging loop last in their rows, so the loop crosses no other state', () => {

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { authorizerWebSocketUrl } from '../../client/iot-authorizer-url';
+import type { DashboardConfig } from '../../local/dashboard/types';
 import { DEFAULT_DASHBOARD_PORT, parseOptions, UsageError } from '../../local/main';
 
 const ROOT = join(__dirname, '..', '..');
@@ -81,13 +84,45 @@ describe('npm start', () => {
     );
   }, 60_000);
 
-  it('starts the stack and the dashboard, prints the URL, and stops cleanly on Ctrl-C', async () => {
+  it('starts the stack and the dashboard, prints the URL, each sign-in, each device connection through the authorizer and each refusal, and stops cleanly on Ctrl-C', async () => {
     const run = start(['--port', '0']);
     running.push(run);
     const [, url] = await run.waitFor(/Open (http:\/\/127\.0\.0\.1:\d+\/)/, 150_000);
     expect(run.out.stdout).toMatch(/MQTT \(WebSocket\)\s+ws:\/\/127\.0\.0\.1:\d+\/mqtt/);
-    const config = await fetch(new URL('/api/config', url));
-    expect(config.status).toBe(200);
+    expect(run.out.stdout).toMatch(/Agent API\s+http:\/\/127\.0\.0\.1:\d+/);
+    expect(run.out.stdout).toMatch(/Token issuer\s+http:\/\/127\.0\.0\.1:\d+ \(dev sign-in: POST http:\/\/127\.0\.0\.1:\d+\/dev\/token\)/);
+    const response = await fetch(new URL('/api/config', url));
+    expect(response.status).toBe(200);
+    const config = (await response.json()) as DashboardConfig;
+
+    // Sign Alice in as the page does, and connect her laptop through the authorizer: both are printed.
+    const signedIn = await fetch(config.tokenUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ agentId: 'alice' }) });
+    const { token } = (await signedIn.json()) as { token: string };
+    await run.waitFor(/· token issuer: signed in alice until \S+/, 10_000);
+    const laptop = config.agents.find((a) => a.agentId === 'alice')!.devices.find((d) => d.label === 'laptop')!;
+    const device = mqtt.connect(authorizerWebSocketUrl({ endpoint: config.iotEndpoint, authorizerName: config.authorizerName }, token), {
+      clientId: laptop.clientId,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+    });
+    await new Promise<void>((resolve, reject) => {
+      device.once('connect', () => resolve());
+      device.once('error', reject);
+    });
+    await run.waitFor(new RegExp(`· device alice's laptop \\(${laptop.clientId}\\) connected through the authorizer ${config.authorizerName}`), 10_000);
+    await device.endAsync();
+    await run.waitFor(new RegExp(`· device alice's laptop \\(${laptop.clientId}\\) disconnected`), 10_000);
+
+    // An impersonation attempt (Alice's token, Bob's device) is refused, and printed as refused.
+    const bobs = config.agents.find((a) => a.agentId === 'bob')!.devices[0];
+    const impostor = mqtt.connect(authorizerWebSocketUrl({ endpoint: config.iotEndpoint, authorizerName: config.authorizerName }, token), {
+      clientId: bobs.clientId,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+    });
+    await new Promise<void>((resolve) => impostor.once('error', () => resolve()));
+    impostor.end(true);
+    await run.waitFor(new RegExp(`· broker: refused websocket connection of ${bobs.clientId}: `), 10_000);
 
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);

@@ -1,15 +1,16 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import mqtt, { type MqttClient } from 'mqtt';
-import { AgentClient } from '../../client';
-import { DEMO_DATA, generatedData } from '../../local/runtime/seed';
+import { MemoryStorage, openAgentDevice, type AgentClient } from '../../client/browser';
+import { DEMO_DATA, generatedData, seededClientId, seededDevices } from '../../local/runtime/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
+import { connectSeededDevice, type OnlineDevice } from '../support/devices';
 import { customerMessage } from '../support/messages';
 import { notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
 
 /**
  * The whole flow on the local runtime: writes to CONVO_HISTORY, the real Pipe filter, the real
- * ASL and handlers, and devices that are real MQTT clients with real SQS inboxes.
+ * ASL and handlers, and devices that sign in with tokens of the local issuer: the AgentCRM client
+ * (`openAgentDevice`, memory storage) on the local agent API (inbox drain and ack, claims) and on
+ * the broker through the real IoT authorizer, and raw MQTT devices connected the same way.
  */
 
 const until = async (what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> => {
@@ -20,43 +21,48 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, time
   }
 };
 
-
 describe('local flow end to end', () => {
   let stack: LocalStack;
   let sqs: SQSClient;
-  let ddb: DynamoDBClient;
   const clients: AgentClient[] = [];
-  const raw: MqttClient[] = [];
+  const raw: OnlineDevice[] = [];
 
   beforeAll(async () => {
     // The demo agents, plus a 'load' team of 10 agents with 2 devices each (20 devices).
     const load = generatedData(10, 2, 'acme').agents.map((a) => ({ ...a, teams: ['load'], follows: [] }));
     stack = await startLocalStack({ retryIntervalMs: 0, pipeBatchingWindowMs: 5, seed: { tenantId: 'acme', agents: [...DEMO_DATA.agents, ...load] } });
     sqs = new SQSClient({ endpoint: stack.endpoints.sqs, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
-    ddb = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: 'us-east-1', credentials: LOCAL_CREDENTIALS });
   });
   afterEach(async () => {
     await Promise.all(clients.splice(0).map((c) => c.stop()));
-    await Promise.all(raw.splice(0).map((c) => c.endAsync(true)));
+    await Promise.all(raw.splice(0).map((d) => d.close()));
     await stack.settle();
   });
   afterAll(async () => {
     sqs.destroy();
-    ddb.destroy();
     await stack.stop();
   });
 
-  const agentClient = (agentId: string, clientId: string) => {
-    const client = new AgentClient({
-      clientId,
+  /**
+   * The agent's seeded device `label` as a browser would open it, signed in through the local
+   * issuer: the storage already knows the device (an earlier sign-in), so the client adopts it
+   * after `GET /devices` says it is active, instead of registering a new one.
+   */
+  const agentDevice = async (agentId: string, label: string): Promise<AgentClient> => {
+    const storage = new MemoryStorage();
+    await storage.setDevice(agentId, seededClientId(agentId, label));
+    const device = await openAgentDevice({
+      apiUrl: stack.endpoints.agentApi,
+      iotEndpoint: stack.endpoints.mqttWs,
+      authorizerName: stack.config.authorizerName,
       agentId,
-      brokerUrl: stack.endpoints.mqtt,
-      reconnect: { initialDelayMs: 50, maxDelayMs: 200 },
-      inbox: { sqs, queueName: `${stack.config.inboxQueueNamePrefix}${clientId}.fifo`, waitTimeSeconds: 0 },
-      claim: { dynamodb: ddb, tableName: stack.config.convoHistoryTable },
+      getToken: async () => (await stack.tokens.mint(agentId)).token,
+      storage,
+      client: { reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, followUpDrainMs: 0 },
     });
-    clients.push(client);
-    return client;
+    expect(device.clientId).toBe(seededClientId(agentId, label));
+    clients.push(device.client);
+    return device.client;
   };
 
   const online = async (client: AgentClient) => {
@@ -65,19 +71,13 @@ describe('local flow end to end', () => {
     await stack.settle();
   };
 
-  const rawDevice = async (clientId: string) => {
-    const client = mqtt.connect(stack.endpoints.mqtt, { clientId, reconnectPeriod: 0 });
-    const received: NotificationEnvelope[] = [];
-    client.on('message', (_t, payload) => received.push(JSON.parse(payload.toString())));
-    await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
-      client.once('error', reject);
-    });
-    await client.subscribeAsync(`notify/${clientId}`, { qos: 1 });
-    raw.push(client);
-    await stack.settle();
-    return received;
+  const rawDevice = async (agentId: string, label: string) => {
+    const device = await connectSeededDevice(stack, agentId, label);
+    raw.push(device);
+    return device.received;
   };
+
+  const idOf = (agentId: string, label: string) => seededClientId(agentId, label);
 
   const inbox = async (clientId: string): Promise<NotificationEnvelope[]> => {
     const url = stack.sqs.queueUrl(`${stack.config.inboxQueueNamePrefix}${clientId}.fifo`);
@@ -85,7 +85,7 @@ describe('local flow end to end', () => {
   };
 
   it('pushes an INSERT to the online devices of the team and puts it in every team inbox', async () => {
-    const alice = await rawDevice('alice-laptop');
+    const alice = await rawDevice('alice', 'laptop');
     const message = customerMessage({ teamId: 'support' });
     await stack.putMessage(message);
     await stack.settle();
@@ -94,31 +94,31 @@ describe('local flow end to end', () => {
     expect(execution.status).toBe('SUCCEEDED');
     expect(execution.path).toEqual(expect.arrayContaining(['UseTeamTopic', 'PushToDevice', 'SendToInbox']));
     expect(alice).toEqual([expect.objectContaining({ notificationId: notificationIdOf(message, 'message.created'), kind: 'message.created', topic: 'team' })]);
-    for (const clientId of ['alice-laptop', 'alice-phone', 'bob-laptop', 'carol-laptop']) {
+    for (const clientId of [idOf('alice', 'laptop'), idOf('alice', 'phone'), idOf('bob', 'laptop'), idOf('carol', 'laptop')]) {
       expect(await inbox(clientId)).toEqual([expect.objectContaining({ notificationId: notificationIdOf(message, 'message.created') })]);
     }
-    expect(await inbox('dave-laptop')).toEqual([]);
+    expect(await inbox(idOf('dave', 'laptop'))).toEqual([]);
     expect(stack.sns.byTopic(stack.config.topicArns.team).map((p) => JSON.parse(p.message).messageId)).toContain(message.messageId);
   });
 
-  it('lets a device that was offline catch up from its inbox when it comes online', async () => {
+  it('lets a device that was offline catch up from its inbox through the agent API when it comes online, and acks it there', async () => {
     const message = customerMessage({ assignedAgentId: 'dave' });
     await stack.putMessage(message);
     await stack.settle();
-    const dave = agentClient('dave', 'dave-laptop');
+    const dave = await agentDevice('dave', 'laptop');
     const newOnes: string[] = [];
     dave.on('new', (m) => newOnes.push(m.messageId));
     await online(dave);
     await until('dave sees the message', () => dave.isNew(message.messageId, message.conversationId));
     expect(newOnes).toEqual([message.messageId]);
-    await until('inbox emptied after the fold', async () => (await inbox('dave-laptop')).length === 0);
+    await until('inbox emptied after the fold', async () => (await inbox(dave.clientId)).length === 0);
   });
 
-  it('reconnects a dropped device by itself and catches up on what it missed', async () => {
-    const bob = agentClient('bob', 'bob-laptop');
+  it('reconnects a dropped device by itself through the authorizer and catches up on what it missed', async () => {
+    const bob = await agentDevice('bob', 'laptop');
     await online(bob);
     await bob.drainInbox();
-    stack.broker.dropClient('bob-laptop');
+    stack.broker.dropClient(bob.clientId);
     await until('bob offline', () => !bob.isOnline);
     const message = customerMessage({ teamId: 'support' });
     await stack.putMessage(message);
@@ -127,9 +127,9 @@ describe('local flow end to end', () => {
     await until('bob sees the message', () => bob.isNew(message.messageId, message.conversationId));
   });
 
-  it('turns the first claim into message.handled on every device, and the second claim loses', async () => {
-    const alice = agentClient('alice', 'alice-laptop');
-    const carol = agentClient('carol', 'carol-laptop');
+  it('turns the first claim through the agent API into message.handled on every device, and the second claim loses', async () => {
+    const alice = await agentDevice('alice', 'laptop');
+    const carol = await agentDevice('carol', 'laptop');
     await online(alice);
     await online(carol);
     const message = customerMessage({ senderId: 'customer-vip' });
@@ -170,10 +170,12 @@ describe('local flow end to end', () => {
   it('loses nothing in a batch of 100 messages to 20 devices', async () => {
     // Every device of the load team is online: 20 raw MQTT clients.
     const team = 'load';
-    const members = stack.seed.agents.filter((a) => a.teams?.includes(team)).flatMap((a) => a.devices);
+    const agents = new Set(stack.seed.agents.filter((a) => a.teams?.includes(team)).map((a) => a.agentId));
+    const devices = seededDevices(stack.seed).filter((d) => agents.has(d.agentId));
+    const members = devices.map((d) => d.clientId);
     const pushes = new Map<string, NotificationEnvelope[]>();
     expect(members).toHaveLength(20);
-    for (const clientId of members) pushes.set(clientId, await rawDevice(clientId));
+    for (const d of devices) pushes.set(d.clientId, await rawDevice(d.agentId, d.label));
     const before = new Map<string, number>();
     for (const clientId of members) before.set(clientId, (await inbox(clientId)).length);
 

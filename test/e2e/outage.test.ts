@@ -1,4 +1,6 @@
+import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
 import type { PipeDeadLetter } from '../../local/runtime/pipe';
+import { seededDevices } from '../../local/runtime/seed';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/runtime/stack';
 import type { NotificationEnvelope } from '../../contracts/envelope';
 
@@ -31,6 +33,7 @@ type Message = ReturnType<typeof customerMessage>;
 
 describe('local stack through an SQS outage', () => {
   let stack: LocalStack;
+  const streamRecords: DynamoDbStreamRecord[] = [];
 
   beforeAll(async () => {
     // Short pauses everywhere so the outage, not the backoff, sets the pace. `pipeRetryBaseDelayMs`
@@ -41,6 +44,7 @@ describe('local stack through an SQS outage', () => {
       pipeRetryBaseDelayMs: 50,
     };
     stack = await startLocalStack(options);
+    stack.dynamodb.onStreamRecord((record) => streamRecords.push(record));
   });
   afterAll(async () => {
     stack.sqs.setOutage(false);
@@ -48,7 +52,10 @@ describe('local stack through an SQS outage', () => {
   });
 
   const queueName = (url: string) => url.split('/').pop()!;
-  const teamDevices = () => stack.seed.agents.filter((a) => a.teams?.includes(TEAM)).flatMap((a) => a.devices);
+  const teamDevices = () => {
+    const members = new Set(stack.seed.agents.filter((a) => a.teams?.includes(TEAM)).map((a) => a.agentId));
+    return seededDevices(stack.seed).filter((d) => members.has(d.agentId)).map((d) => d.clientId);
+  };
   const inbox = (clientId: string): NotificationEnvelope[] =>
     stack.sqs.peek(`${stack.config.inboxQueueNamePrefix}${clientId}.fifo`).map((m) => JSON.parse(m.body));
   const isIn = (envelopes: NotificationEnvelope[], m: Message) =>
@@ -60,7 +67,11 @@ describe('local stack through an SQS outage', () => {
     const deadLettered = new Set(
       stack.sqs
         .peek(queueName(stack.config.pipeDlqUrl))
-        .flatMap((m) => (JSON.parse(m.body) as PipeDeadLetter).records)
+        // A DLQ entry is a pointer, as on AWS: the records are the stream's within its sequence range.
+        .map((m) => (JSON.parse(m.body) as Omit<PipeDeadLetter, 'records'>).DDBStreamBatchInfo)
+        .flatMap(({ startSequenceNumber, endSequenceNumber }) =>
+          streamRecords.filter((r) => BigInt(r.dynamodb.SequenceNumber) >= BigInt(startSequenceNumber) && BigInt(r.dynamodb.SequenceNumber) <= BigInt(endSequenceNumber)),
+        )
         .map((r) => `${r.dynamodb.Keys.conversationId?.S}/${r.dynamodb.Keys.messageId?.S}`),
     );
     // The quarantine body's shape belongs to the workflow; the message's ids appear in it whatever it is.

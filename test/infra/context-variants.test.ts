@@ -3,6 +3,7 @@
  * Templates only, so bundling is skipped (`aws:cdk:bundling-stacks: []`).
  */
 import { Match } from 'aws-cdk-lib/assertions';
+import { ANSWER_WITHIN_MINUTES, ESCALATION_MARKERS_TABLE } from '../../contracts/escalation';
 import { ConfigError, readConfigFrom } from '../../infra/config';
 import { asArray, identityStatements, nagFindings, synthesize, type Synthesized } from './support/synth';
 
@@ -26,10 +27,13 @@ describe('with an existing table and an existing Aurora cluster', () => {
   }, 120_000);
 
   it('creates neither the table nor the database nor its network', () => {
-    // Only PRESENCE and the device registry, both keyed by client id.
-    const tables = Object.values(s.template.findResources('AWS::DynamoDB::Table'));
-    expect(tables).toHaveLength(2);
-    for (const table of tables) expect(table.Properties.KeySchema).toEqual([{ AttributeName: 'clientId', KeyType: 'HASH' }]);
+    // Only PRESENCE and the device registry, both keyed by client id, and the escalation markers.
+    const keys = Object.values(s.template.findResources('AWS::DynamoDB::Table')).map((table) => table.Properties.KeySchema);
+    expect(keys).toEqual([
+      [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+      [{ AttributeName: 'clientId', KeyType: 'HASH' }],
+      [{ AttributeName: ESCALATION_MARKERS_TABLE.partitionKey, KeyType: 'HASH' }],
+    ]);
     for (const type of ['AWS::RDS::DBCluster', 'AWS::RDS::DBInstance', 'AWS::EC2::VPC', 'AWS::SecretsManager::Secret']) {
       s.template.resourceCountIs(type, 0);
     }
@@ -144,6 +148,7 @@ describe('readConfigFrom', () => {
       staleDeviceDays: 30,
       workflowLogLevel: 'ALL',
       logExecutionData: false,
+      answerWithinMinutes: ANSWER_WITHIN_MINUTES.default,
     });
   });
 

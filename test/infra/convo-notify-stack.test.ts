@@ -48,10 +48,12 @@ const XRAY_WRITE = {
 };
 
 describe('StreamPipe', () => {
-  const pipe = () => Object.values(s.template.findResources('AWS::Pipes::Pipe'))[0].Properties;
+  // The stack has two pipes: this one and the outcomes pipe (test/infra/outcomes.test.ts).
+  const pipeResource = () => Object.values(s.template.findResources('AWS::Pipes::Pipe', { Properties: { Name: 'convo-notify-stream-to-workflow' } }))[0];
+  const pipe = () => pipeResource().Properties;
 
   it('reads the CONVO_HISTORY stream from LATEST, in batches of 10, bisecting and retrying failures', () => {
-    s.template.resourceCountIs('AWS::Pipes::Pipe', 1);
+    s.template.resourceCountIs('AWS::Pipes::Pipe', 2);
     s.template.hasResourceProperties('AWS::Pipes::Pipe', {
       Source: { 'Fn::GetAtt': [id('AWS::DynamoDB::Table', 'ConvoHistoryTable'), 'StreamArn'] },
       SourceParameters: {
@@ -157,8 +159,7 @@ describe('StreamPipe', () => {
   });
 
   it('is created after its role policy, so its first polls are not denied', () => {
-    const pipeResource = Object.values(s.template.findResources('AWS::Pipes::Pipe'))[0];
-    expect(pipeResource.DependsOn).toEqual(
+    expect(pipeResource().DependsOn).toEqual(
       expect.arrayContaining([id('AWS::IAM::Role', 'StreamPipeRole'), id('AWS::IAM::Policy', 'StreamPipeRoleDefaultPolicy')]),
     );
   });
@@ -233,6 +234,7 @@ describe('NotificationWorkflow', () => {
       },
       InboxQueueNamePrefix: 'convo-notify-inbox-',
       InboxRetentionSeconds: '345600',
+      OutcomesQueueUrl: ref(id('AWS::SQS::Queue', 'OutcomesQueue')),
       PushTopicPrefix: PUSH_TOPIC_PREFIX,
     });
   });
@@ -246,6 +248,7 @@ describe('NotificationWorkflow', () => {
         'InvokeTaskLambdas',
         'PublishToNotificationTopics',
         'PushToDevices',
+        'SendOutcomes',
         'SendToOpsQueues',
         'UseNotificationTopicsKey',
       ].sort(),
@@ -267,6 +270,7 @@ describe('NotificationWorkflow', () => {
       Resource: arnOf(id('AWS::KMS::Key', 'TopicsKey')),
       Condition: { StringEquals: { 'kms:ViaService': expect.anything() } },
     });
+    expect(bySid.SendOutcomes).toMatchObject({ Action: 'sqs:SendMessage', Resource: arnOf(id('AWS::SQS::Queue', 'OutcomesQueue')) });
     expect(bySid.SendToOpsQueues).toMatchObject({
       Action: 'sqs:SendMessage',
       Resource: [arnOf(id('AWS::SQS::Queue', 'InboxesQuarantineQueue')), arnOf(id('AWS::SQS::Queue', 'InboxesUnroutedQueue'))],
@@ -326,15 +330,16 @@ describe('task Lambdas', () => {
       Object.entries(env).map(([k, v]) => [k, JSON.stringify(v) === JSON.stringify(ref('PRESENCE')) ? ref(presenceTable()) : v]),
     );
 
-  it('are the four workflow tasks, the four agent-access tasks and the schema provider framework, and only they', () => {
-    s.template.resourceCountIs('AWS::Lambda::Function', 9);
+  it('are the four workflow tasks, the four agent-access tasks, the two escalation tasks and the schema provider framework, and only they', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 11);
     const descriptions = Object.values(s.template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Description as string | undefined);
     expect(descriptions.filter((d) => d?.startsWith('convo-notify task: ')).sort()).toEqual(
-      ['agent-api', 'apply-schema', 'check-presence', 'deactivate-devices', 'iot-authorizer', 'normalize-batch', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
+      ['agent-api', 'answer-timer', 'apply-schema', 'check-presence', 'deactivate-devices', 'escalate', 'iot-authorizer', 'normalize-batch', 'record-presence', 'resolve-recipients'].map((t) => `convo-notify task: ${t}`),
     );
   });
 
-  it.each(Object.entries(tasks))('%s: Node.js 22 on arm64, traced, own log group with retention, contract env', (_name, task) => {
+  it.each(Object.entries(tasks))('%s: Node.js 22 on arm64, traced, own log group with retention, contract env', (name, task) => {
+    const service = name.replace(/[A-Z]/g, (letter, at: number) => `${at === 0 ? '' : '-'}${letter.toLowerCase()}`);
     const fn = id('AWS::Lambda::Function', `${task.prefix}Function`);
     s.template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
@@ -344,7 +349,14 @@ describe('task Lambdas', () => {
       LoggingConfig: { LogGroup: ref(id('AWS::Logs::LogGroup', `${task.prefix}LogGroup`)) },
       Role: arnOf(id('AWS::IAM::Role', `${task.prefix}Role`)),
       Environment: {
-        Variables: { LOG_LEVEL: 'INFO', NODE_OPTIONS: '--enable-source-maps', ...resolveEnv(task.env) },
+        Variables: {
+          POWERTOOLS_SERVICE_NAME: service,
+          POWERTOOLS_METRICS_NAMESPACE: 'ConvoNotify',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          POWERTOOLS_LOGGER_LOG_EVENT: 'false',
+          NODE_OPTIONS: '--enable-source-maps',
+          ...resolveEnv(task.env),
+        },
       },
     });
     expect(Object.keys(s.template.findResources('AWS::Lambda::Function'))).toContain(fn);
@@ -482,14 +494,14 @@ describe('IAM least privilege across the stack', () => {
     }
   });
 
-  it('has exactly three wildcard resource patterns: the inbox queues, the notify/ IoT topics, the schema handler’s versions', () => {
+  it('has exactly four wildcard resource patterns: the inbox queues, the notify/ IoT topics, the answer timers’ schedules, the schema handler’s versions', () => {
     const patterns = identityStatements(s.template)
       .flatMap(({ statement }) => asArray(statement.Resource))
       .filter((r) => r !== '*' && JSON.stringify(r).includes('*'))
       .map((r) => JSON.stringify(r));
     const schemaHandler = id('AWS::Lambda::Function', 'RecipientsSchemaApplySchemaFunction');
     expect([...new Set(patterns.map((p) => (p.includes('Fn::GetAtt') ? p : p.match(/:([^:"]*\*)"/)?.[1])))].sort()).toEqual(
-      ['convo-notify-inbox-*', 'topic/notify/*', JSON.stringify({ 'Fn::Join': ['', [arnOf(schemaHandler), ':*']] })].sort(),
+      ['convo-notify-inbox-*', 'topic/notify/*', 'schedule/convo-notify-answer-timers/*', JSON.stringify({ 'Fn::Join': ['', [arnOf(schemaHandler), ':*']] })].sort(),
     );
   });
 });
@@ -497,7 +509,8 @@ describe('IAM least privilege across the stack', () => {
 describe('queues and topics', () => {
   it('encrypts every queue (SSE-SQS) and refuses non-TLS access to it', () => {
     const queues = s.template.findResources('AWS::SQS::Queue');
-    expect(Object.keys(queues)).toHaveLength(6);
+    // + the outcomes queue and its DLQ, the escalation rule DLQ, escalation failures, the answer-timer DLQ.
+    expect(Object.keys(queues)).toHaveLength(11);
     for (const queue of Object.values(queues)) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
       expect(queue.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
@@ -519,8 +532,8 @@ describe('queues and topics', () => {
   });
 
   it('encrypts the three topics with a rotated customer managed key and refuses non-TLS publishing', () => {
-    // The three notification topics and the ops topic (test/infra/operations.test.ts).
-    s.template.resourceCountIs('AWS::SNS::Topic', 4);
+    // The three notification topics, the ops topic (test/infra/operations.test.ts) and the escalation topic (test/infra/escalation.test.ts).
+    s.template.resourceCountIs('AWS::SNS::Topic', 5);
     for (const topicId of Object.keys(s.template.findResources('AWS::SNS::Topic'))) {
       s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(id('AWS::KMS::Key', 'TopicsKey')) });
       s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -722,8 +735,10 @@ describe('operations alarms', () => {
         Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsTimedOut' }) }) }),
       ]),
     });
-    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ) and one on presence destination delivery failures.
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
+    // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ,
+    // outcomes DLQ, escalation rule DLQ, escalation failures, answer-timer DLQ), one per destination delivery failures
+    // (record-presence, escalate, answer-timer) and one per escalation task's errors (test/infra/escalation.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
   });
 });
 

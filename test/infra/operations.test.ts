@@ -72,7 +72,7 @@ describe('OperationsDashboard', () => {
     );
   });
 
-  it('graphs the depth of the pipe DLQ, quarantine, unrouted, presence failures, presence rule errors and device-lifecycle DLQ', () => {
+  it('graphs the depth of the pipe DLQ, quarantine, unrouted, presence failures, presence rule errors, device-lifecycle DLQ and the outcomes and escalation queues', () => {
     const queues = [
       'InboxesPipeDeadLetterQueue',
       'PresenceRuleErrorQueue',
@@ -80,6 +80,10 @@ describe('OperationsDashboard', () => {
       'InboxesQuarantineQueue',
       'InboxesUnroutedQueue',
       'DeviceLifecycleDeadLetterQueue',
+      'OutcomesDeadLetterQueue',
+      'EscalationRuleDeadLetterQueue',
+      'EscalationFailureQueue',
+      'EscalationAnswerTimerDeadLetterQueue',
     ];
     expect(graphed('Holding queues (messages visible)')).toEqual(
       queues.map((queue) => ({

@@ -10,7 +10,10 @@ export const TASK_ENV = {
   INBOX_QUEUE_NAME_PREFIX: 'convo-notify-inbox-',
   PRESENCE_TABLE_NAME: 'convo-notify-presence',
   DEVICE_REGISTRY_TABLE_NAME: 'convo-notify-device-registry',
+  // Read by Powertools Logger (the alias of POWERTOOLS_LOG_LEVEL): the tests assert on INFO and DEBUG lines.
   LOG_LEVEL: 'DEBUG',
+  // test/setup/polyfills.ts turns metrics off for the suite; the task tests assert on the EMF output.
+  POWERTOOLS_METRICS_DISABLED: 'false',
 } as const;
 
 Object.assign(process.env, TASK_ENV);

@@ -9,7 +9,7 @@ import { convoHistoryTableInput } from '../../local/emulators/dynamodb';
 import { SCHEMA_SQL } from '../../sql/schema';
 import { AGENT_API_ROUTES, INBOX_WAIT_SECONDS, MAX_ACTIVE_DEVICES_PER_AGENT, isClientIdOf, issueClientId, type AgentApiRoute } from '../../contracts/agent-access';
 import { AUDIENCE, dataApiOnPglite, deviceRegistryTableInput, presenceTableInput, startDynaliteTables, startTestIssuer, type LocalTables, type TestIssuer } from '../support/agent-access';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';
 
 /**
@@ -298,8 +298,10 @@ describe('agent-api: device ownership (A = agent-a, B = agent-b)', () => {
   let aDevice: string;
   let bDevice: string;
   beforeAll(async () => {
+    captureLogs();
     aDevice = await register('agent-a');
     bDevice = await register('agent-b');
+    jest.restoreAllMocks();
   });
 
   it("drains A's own inbox with a short wait and moves last_seen_at", async () => {
@@ -462,5 +464,41 @@ describe('agent-api: claims', () => {
   ])('refuses a claim with %s with 400 naming the field', async (_name, body, field) => {
     const out = await send('claim', { token: await tokenOf('agent-a'), body });
     expect(out).toMatchObject({ status: 400, body: { error: 'InvalidRequest', message: expect.stringContaining(field) } });
+  });
+});
+
+describe('agent-api: metrics', () => {
+  const requestsOf = async (run: () => Promise<unknown>) => {
+    const emf = captureMetrics();
+    await run();
+    return metricPoints(emf);
+  };
+  const request = (route: string, statusClass: string) => [
+    { name: 'ApiRequests', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'agent-api', route, statusClass } },
+  ];
+
+  it('counts an answered request by route and status class 2xx', async () => {
+    const token = await tokenOf('agent-a');
+    expect(await requestsOf(() => send('listDevices', { token }))).toEqual(request('listDevices', '2xx'));
+  });
+
+  it('counts a refused request as 4xx of its route', async () => {
+    expect(await requestsOf(() => send('claim', {}))).toEqual(request('claim', '4xx'));
+  });
+
+  it('counts a route key the API does not have under route "unknown", so that no dimension value comes from the request', async () => {
+    const points = await requestsOf(() => handler({ ...event('listDevices', {}), routeKey: 'GET /no-such-route' }));
+    expect(points).toEqual(request('unknown', '4xx'));
+  });
+
+  it('counts a request that failed inside as 5xx and logs the failure with its stack', async () => {
+    rds.reset();
+    rds.on(ExecuteStatementCommand).rejects(Object.assign(new Error('permission denied for table agents'), { name: 'BadRequestException' }));
+    const logs = captureLogs();
+    const token = await tokenOf('agent-a');
+    expect(await requestsOf(() => send('listDevices', { token }))).toEqual(request('listDevices', '5xx'));
+    expect(logs.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({ message: 'request failed', error: expect.objectContaining({ name: 'BadRequestException', stack: expect.stringContaining('permission denied') }) }),
+    ]);
   });
 });

@@ -6,7 +6,7 @@ import 'aws-sdk-client-mock-jest';
 import { schemaStatements } from '../../sql/schema';
 import { RecipientsUnavailableError } from '../../tasks/shared/errors';
 import { dataApiOnPglite } from '../support/agent-access';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 import { startPglite } from '../support/pglite';
 
 /** The schema custom resource handler, with the Data API mocked and on PGlite. */
@@ -92,5 +92,16 @@ describe('apply-schema', () => {
     } finally {
       await db.close();
     }
+  });
+});
+
+describe('apply-schema: metrics', () => {
+  it('counts the statements it ran, in the ConvoNotify namespace', async () => {
+    rds.on(ExecuteStatementCommand).resolves({});
+    const emf = captureMetrics();
+    await handler(cfnEvent('Create'));
+    expect(metricPoints(emf)).toEqual([
+      { name: 'SchemaStatementsApplied', unit: 'Count', value: schemaStatements().length, namespace: 'ConvoNotify', dimensions: { service: 'apply-schema' } },
+    ]);
   });
 });

@@ -12,7 +12,7 @@ import { BATCH_GET_MAX_KEYS, MAX_BATCH_ATTEMPTS, handler } from '../../tasks/che
 import type { Device } from '../../contracts/envelope';
 import { InvalidTaskInputError, PresenceUnavailableError } from '../../tasks/shared/errors';
 import { subscriptionsToAttribute } from '../../tasks/shared/presence';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 
 const TABLE = TASK_ENV.PRESENCE_TABLE_NAME;
 const dynamodb = mockClient(DynamoDBClient);
@@ -186,4 +186,24 @@ describe('check-presence: task input', () => {
       expect(dynamodb).not.toHaveReceivedAnyCommand();
     },
   );
+});
+
+describe('check-presence: metrics', () => {
+  it('counts the devices of the page found online and offline in one EMF object of the ConvoNotify namespace', async () => {
+    tableWith({ 'dev-1': 'connected', 'dev-2': 'disconnected' });
+    const emf = captureMetrics();
+    await handler({ devices: [device('dev-1'), device('dev-2'), device('dev-3')] });
+    expect(emf).toHaveLength(1);
+    expect(metricPoints(emf)).toEqual([
+      { name: 'DevicesOnline', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'check-presence' } },
+      { name: 'DevicesOffline', unit: 'Count', value: 2, namespace: 'ConvoNotify', dimensions: { service: 'check-presence' } },
+    ]);
+  });
+
+  it('emits no presence counts when the table cannot be read', async () => {
+    dynamodb.on(BatchGetItemCommand).rejects(new ResourceNotFoundException({ message: 'no table', $metadata: {} }));
+    const emf = captureMetrics();
+    await expect(handler({ devices: [device('dev-1')] })).rejects.toBeInstanceOf(PresenceUnavailableError);
+    expect(emf).toEqual([]);
+  });
 });

@@ -7,7 +7,7 @@ import { AGENT_QUERIES } from '../../sql/agent-queries';
 import { SCHEMA_SQL } from '../../sql/schema';
 import { RecipientsUnavailableError } from '../../tasks/shared/errors';
 import { dataApiOnPglite } from '../support/agent-access';
-import { captureLogs, type LogEntry } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints, type LogEntry } from '../support/logs';
 import { startPglite, type PgliteHandle } from '../support/pglite';
 
 /** The daily stale-device sweep, on PGlite through the Data API translation; the device registry mocked. */
@@ -104,5 +104,31 @@ describe('deactivate-devices', () => {
   it('fails with RecipientsUnavailableError while Aurora resumes, for the schedule to retry', async () => {
     rds.on(ExecuteStatementCommand).rejects(new DatabaseResumingException({ message: 'resuming', $metadata: {} }));
     await expect(handler()).rejects.toThrow(RecipientsUnavailableError);
+  });
+});
+
+describe('deactivate-devices: metrics', () => {
+  it('counts the devices deactivated and the registry items left, in the ConvoNotify namespace', async () => {
+    await db.exec(`
+      INSERT INTO devices (client_id, agent_id, last_seen_at) VALUES
+        ('s1', 'a1', now() - interval '31 days'), ('s2', 'a1', now() - interval '45 days'), ('s3', 'a2', now() - interval '60 days');
+    `);
+    const emf = captureMetrics();
+    await handler();
+    expect(metricPoints(emf)).toEqual([
+      { name: 'DevicesDeactivated', unit: 'Count', value: 3, namespace: 'ConvoNotify', dimensions: { service: 'deactivate-devices' } },
+      { name: 'RegistryItemsLeft', unit: 'Count', value: 0, namespace: 'ConvoNotify', dimensions: { service: 'deactivate-devices' } },
+    ]);
+  });
+
+  it('still flushes the counts when the sweep fails with DeviceRegistryCleanupError', async () => {
+    await db.exec("INSERT INTO devices (client_id, agent_id, last_seen_at) VALUES ('s1', 'a1', now() - interval '31 days')");
+    dynamodb.on(DeleteItemCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    const emf = captureMetrics();
+    await expect(handler()).rejects.toBeInstanceOf(DeviceRegistryCleanupError);
+    expect(metricPoints(emf).map(({ name, value }) => ({ name, value }))).toEqual([
+      { name: 'DevicesDeactivated', value: 1 },
+      { name: 'RegistryItemsLeft', value: 1 },
+    ]);
   });
 });

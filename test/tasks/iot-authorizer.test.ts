@@ -3,7 +3,7 @@ import type { IoTCustomAuthorizerEvent } from 'aws-lambda';
 import { IOT_SESSION_MAX_SECONDS, issueClientId } from '../../contracts/agent-access';
 import type { IoTAuthorizerResponse } from '../../tasks/iot-authorizer/handler';
 import { AUDIENCE, startTestIssuer, type TestIssuer } from '../support/agent-access';
-import { captureLogs, type LogEntry } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints, type LogEntry } from '../support/logs';
 
 /**
  * The IoT custom authorizer with real RS256 tokens from a local JWKS, in the event shape AWS IoT
@@ -142,5 +142,27 @@ describe('iot-authorizer', () => {
     expect((await isolated(withToken(A_DEVICE, good))).isAuthenticated).toBe(true);
     expect((await isolated(withToken(A_DEVICE, await issuer.sign({ sub: 'agent-a' })))).isAuthenticated).toBe(true);
     expect(issuer.jwksRequests()).toBe(before + 1);
+  });
+});
+
+describe('iot-authorizer: metrics', () => {
+  const decisionOf = async (event: IoTCustomAuthorizerEvent) => {
+    const emf = captureMetrics();
+    await handler(event);
+    return metricPoints(emf);
+  };
+  const decision = (value: 'allowed' | 'denied', reason: string) => [
+    { name: 'AuthorizerDecisions', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'iot-authorizer', decision: value, reason } },
+  ];
+
+  it.each<[string, 'allowed' | 'denied', string, () => Promise<IoTCustomAuthorizerEvent>]>([
+    ["A's own device", 'allowed', 'allowed', async () => withToken(A_DEVICE, await issuer.sign({ sub: 'agent-a' }))],
+    ["A's token with B's device", 'denied', 'client-id-of-other-agent', async () => withToken(B_DEVICE, await issuer.sign({ sub: 'agent-a' }))],
+    ['an expired token', 'denied', 'invalid-token', async () => withToken(A_DEVICE, await issuer.sign({ sub: 'agent-a', exp: now() - 1 }))],
+    ['a token with under 5 minutes left', 'denied', 'token-expiring', async () => withToken(A_DEVICE, await issuer.sign({ sub: 'agent-a', exp: now() + 299 }))],
+    ['no token', 'denied', 'malformed-token', async () => connect(A_DEVICE, '')],
+    ['a client id with +', 'denied', 'malformed-client-id', async () => withToken(`${A_DEVICE.slice(0, 17)}+${A_DEVICE.slice(18)}`, await issuer.sign({ sub: 'agent-a' }))],
+  ])('counts %s as one AuthorizerDecisions, %s by reason class %s', async (_case, value, reason, event) => {
+    expect(await decisionOf(await event())).toEqual(decision(value, reason));
   });
 });

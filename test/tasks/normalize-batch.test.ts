@@ -15,7 +15,7 @@ import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
 import { previewOf } from '../../contracts/preview';
 import { handler } from '../../tasks/normalize-batch/handler';
 import { fixture } from '../support/fixtures';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 
 type Rec = { eventName: string; dynamodb: { NewImage?: Record<string, unknown>; OldImage?: Record<string, unknown> } } & Record<string, unknown>;
 const stream = (name: string) => fixture<Rec>('stream', name);
@@ -399,5 +399,25 @@ describe('previewOf', () => {
       expect(body.startsWith(preview)).toBe(true);
       expect(preview).not.toMatch(LONE_SURROGATE);
     }
+  });
+});
+
+describe('normalize-batch: logs and metrics', () => {
+  it('counts the records normalized and quarantined of a batch in one EMF object of the ConvoNotify namespace', async () => {
+    const emf = captureMetrics();
+    await handler([templated(stream('insert-direct')), templated(stream('insert-team')), templated(stream('insert-missing-createdAt'))]);
+    expect(metricPoints(emf).filter((point) => point.name !== 'ColdStart')).toEqual([
+      { name: 'RecordsNormalized', unit: 'Count', value: 2, namespace: 'ConvoNotify', dimensions: { service: 'normalize-batch' } },
+      { name: 'RecordsQuarantined', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'normalize-batch' } },
+    ]);
+  });
+
+  it('logs ids, kinds and reasons but no message text, without execution data', async () => {
+    const logs = captureLogs();
+    const record = stream('insert-direct-agent-and-team');
+    const body = (record.dynamodb.NewImage as { body: { S: string } }).body.S;
+    await handler([templated(record), templated(stream('insert-missing-createdAt'))]);
+    expect(logs.map((line) => line.message)).toEqual(['record normalized', 'record will be quarantined']);
+    expect(JSON.stringify(logs)).not.toContain(body.slice(0, 20));
   });
 });

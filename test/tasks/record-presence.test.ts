@@ -33,7 +33,7 @@ import { isOnline, subscriptionsToAttribute, type SessionSubscriptions } from '.
 import { pushTopicOf } from '../../contracts/push-topic';
 import { fixture } from '../support/fixtures';
 import { deliveryArb, presenceDeliveryArb } from '../support/lifecycle-history';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 
 const TABLE = TASK_ENV.PRESENCE_TABLE_NAME;
 const REGISTRY = TASK_ENV.DEVICE_REGISTRY_TABLE_NAME;
@@ -529,5 +529,48 @@ describe('subscription ordering: subscriptionSupersedes, pruneSubscriptions, app
       s2: s('subscribed', 'B', T + 30_010),
     };
     expect(onlineAfter(names.map((name) => events[name]))).toBe(expected);
+  });
+});
+
+describe('record-presence: metrics', () => {
+  const points = async (event: unknown) => {
+    const emf = captureMetrics();
+    await handler(event);
+    return metricPoints(emf);
+  };
+
+  it('counts a recorded event as PresenceRecorded', async () => {
+    dynamodb.on(UpdateItemCommand).resolves({});
+    expect(await points(lifecycle('connected'))).toEqual([
+      { name: 'PresenceRecorded', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'record-presence' } },
+    ]);
+  });
+
+  it('counts an event older than the item holds as StalePresenceEvents', async () => {
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+    expect(await points(lifecycle('connected'))).toEqual([
+      { name: 'StalePresenceEvents', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'record-presence' } },
+    ]);
+  });
+
+  it('counts an event of an unregistered client id as PresenceEventsIgnored with its reason', async () => {
+    registry().resolves({});
+    expect(await points(lifecycle('connected'))).toEqual([
+      { name: 'PresenceEventsIgnored', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'record-presence', reason: REFUSAL_REASONS.unregisteredClientId } },
+    ]);
+  });
+
+  it('counts nothing and logs the failed write at ERROR with its stack and cause, so that Lambda retries the event', async () => {
+    dynamodb.on(UpdateItemCommand).rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    const emf = captureMetrics();
+    const logs = captureLogs();
+    await expect(handler(lifecycle('connected'))).rejects.toBeInstanceOf(PresenceWriteError);
+    expect(emf).toEqual([]);
+    expect(logs.filter((line) => line.level === 'ERROR')).toEqual([
+      expect.objectContaining({
+        message: 'invocation failed',
+        error: expect.objectContaining({ name: 'PresenceWriteError', stack: expect.any(String), cause: expect.objectContaining({ name: 'ProvisionedThroughputExceededException' }) }),
+      }),
+    ]);
   });
 });

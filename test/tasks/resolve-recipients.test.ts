@@ -17,7 +17,7 @@ import { decodeCursor, encodeCursor } from '../../tasks/resolve-recipients/curso
 import { UnexpectedRecipientsResultError, handler, isTransientDataApiError } from '../../tasks/resolve-recipients/handler';
 import type { Audience } from '../../contracts/envelope';
 import { ConfigurationError, InvalidTaskInputError, RecipientsUnavailableError } from '../../tasks/shared/errors';
-import { captureLogs } from '../support/logs';
+import { captureLogs, captureMetrics, metricPoints } from '../support/logs';
 
 const rds = mockClient(RDSDataClient);
 const PAGE_SIZE = Number(TASK_ENV.PAGE_SIZE);
@@ -354,5 +354,32 @@ describe('resolve-recipients: environment', () => {
   ])('fails at cold start with ConfigurationError when %s', async (_case, overrides) => {
     // The module registry is isolated, so the error class is another copy: match on the name.
     await expect(load(overrides)).rejects.toMatchObject({ name: ConfigurationError.name });
+  });
+});
+
+describe('resolve-recipients: metrics', () => {
+  it('counts the devices resolved and the rows skipped of a page in one EMF object of the ConvoNotify namespace', async () => {
+    rds.on(ExecuteStatementCommand).resolves(records(['a1', 'd1'], ['a1', ''], ['a2', 'd3']));
+    const emf = captureMetrics();
+    await handler({ audience: team, cursor: null });
+    expect(emf).toHaveLength(1);
+    expect(metricPoints(emf)).toEqual([
+      { name: 'DevicesResolved', unit: 'Count', value: 2, namespace: 'ConvoNotify', dimensions: { service: 'resolve-recipients' } },
+      { name: 'DevicesSkipped', unit: 'Count', value: 1, namespace: 'ConvoNotify', dimensions: { service: 'resolve-recipients' } },
+    ]);
+  });
+
+  it('counts the rows skipped on every page read before a usable device', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(records(['a1', ''], ['a2', ''], ['a3', ''], ['a4', 'd4']))
+      .resolvesOnce(records(['a4', 'd4']));
+    const emf = captureMetrics();
+    const out = await handler({ audience: team, cursor: null });
+    expect(out.count).toBe(1);
+    expect(metricPoints(emf).map(({ name, value }) => ({ name, value }))).toEqual([
+      { name: 'DevicesResolved', value: 1 },
+      { name: 'DevicesSkipped', value: 3 },
+    ]);
   });
 });

@@ -55,6 +55,7 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
       SenderTopicArn: topic('sender'),
       QuarantineQueueUrl: sqs.queueUrl('quarantine'),
       UnroutedQueueUrl: sqs.queueUrl('unrouted'),
+      OutcomesQueueUrl: sqs.queueUrl('outcomes'),
       InboxQueueUrlPrefix: sqs.queueUrl('cn-inbox-'),
       InboxQueueNamePrefix: 'cn-inbox-',
       InboxRetentionSeconds: '345600',

@@ -1,0 +1,43 @@
+/**
+ * The names of what the task Lambdas measure, without Powertools itself, so that the CDK app
+ * (the function environment, the ops dashboard and alarms) can import them.
+ */
+
+/** The CloudWatch namespace of every metric the task Lambdas emit (EMF); the ops dashboard reads it. */
+export const METRICS_NAMESPACE = 'ConvoNotify';
+
+/**
+ * Every metric name the task Lambdas emit, in one place so the dashboard and alarms
+ * (infra/constructs/operations-*.ts) can import them instead of repeating a string.
+ */
+export const METRIC_NAMES = {
+  /** normalize-batch: stream records turned into workflow records. */
+  recordsNormalized: 'RecordsNormalized',
+  /** normalize-batch: stream records set aside with a reason (docs/design.md §4). */
+  recordsQuarantined: 'RecordsQuarantined',
+  /** resolve-recipients: devices returned for an audience page. */
+  devicesResolved: 'DevicesResolved',
+  /** resolve-recipients: recipients rows that cannot be a device (bad ids); each is logged. */
+  devicesSkipped: 'DevicesSkipped',
+  /** check-presence: devices found online (pushed to) and offline (inbox only). */
+  devicesOnline: 'DevicesOnline',
+  devicesOffline: 'DevicesOffline',
+  /** record-presence: lifecycle events written to the PRESENCE table. */
+  presenceRecorded: 'PresenceRecorded',
+  /** record-presence: lifecycle events older than what the PRESENCE item holds (dropped). */
+  stalePresenceEvents: 'StalePresenceEvents',
+  /** record-presence: lifecycle events refused or ignored (clock skew, not a device, subscriptions). */
+  presenceEventsIgnored: 'PresenceEventsIgnored',
+  /** agent-api: one per request, dimensions `route` and `statusClass` (2xx, 4xx, 5xx). */
+  apiRequests: 'ApiRequests',
+  /** iot-authorizer: one per connection attempt, dimensions `decision` (allowed, denied) and `reason`. */
+  authorizerDecisions: 'AuthorizerDecisions',
+  /** deactivate-devices: devices marked inactive by the stale-device sweep. */
+  devicesDeactivated: 'DevicesDeactivated',
+  /** deactivate-devices: registry items the sweep could not delete (each is logged). */
+  registryItemsLeft: 'RegistryItemsLeft',
+  /** apply-schema: SQL statements run at deploy. */
+  schemaStatementsApplied: 'SchemaStatementsApplied',
+} as const;
+
+export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { payloadBytes } from '../contracts/limits';
 import { PRESENCE_TABLE } from '../contracts/tables';
 import { DEFAULT_CONFIG } from '../infra/config';
+import { powertoolsEnvironment } from '../infra/constructs/task-function';
 import { requestCounter, type RequestTally } from '../local/emulators/listen';
 import { generatedData, seededDevices, type SeedData } from '../local/runtime/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../local/runtime/stack';
@@ -38,16 +39,18 @@ import { markdownTable, thousands, usd } from './table';
  * default 50,200,5,1: the 20-device audience is the cost run).
  */
 
-/** The task Lambdas' production log level (infra/constructs/task-function.ts). */
-const PRODUCTION_LOG_LEVEL = 'INFO';
-
-// Before the stack loads the handlers, which read their log level and switches once.
+// The task Lambdas' production settings (infra/constructs/task-function.ts), set before the stack
+// loads the handlers, which read them once; metrics on, as on AWS, where their EMF lines are logs too.
+const PRODUCTION = powertoolsEnvironment('bench');
+const PRODUCTION_LOG_LEVEL = PRODUCTION.POWERTOOLS_LOG_LEVEL;
 Object.assign(process.env, {
   LOG_LEVEL: PRODUCTION_LOG_LEVEL,
   POWERTOOLS_LOG_LEVEL: PRODUCTION_LOG_LEVEL,
+  POWERTOOLS_LOGGER_LOG_EVENT: PRODUCTION.POWERTOOLS_LOGGER_LOG_EVENT,
+  POWERTOOLS_METRICS_NAMESPACE: PRODUCTION.POWERTOOLS_METRICS_NAMESPACE,
+  POWERTOOLS_METRICS_DISABLED: 'false',
   POWERTOOLS_DEV: 'false',
   POWERTOOLS_TRACE_ENABLED: 'false',
-  POWERTOOLS_METRICS_NAMESPACE: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'convo-notify',
 });
 
 const list = (value: string | undefined, fallback: number[]): number[] =>

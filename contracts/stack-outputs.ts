@@ -10,6 +10,9 @@ export const STACK_OUTPUT_KEYS = {
   convoHistoryStreamArn: 'ConvoHistoryStreamArn',
   pipeDlqUrl: 'PipeDeadLetterQueueUrl',
   quarantineQueueUrl: 'QuarantineQueueUrl',
+  agentApiUrl: 'AgentApiUrl',
+  iotAuthorizerName: 'IotAuthorizerName',
+  presenceTableName: 'PresenceTableName',
 } as const;
 
 export type StackOutputName = keyof typeof STACK_OUTPUT_KEYS;
@@ -23,4 +26,9 @@ export interface LocalEndpoints {
   dynamodb?: string;
   dynamodbStreams?: string;
   sqs?: string;
+  agentApi?: string;
+  /** The broker's MQTT-over-WebSocket URL (on AWS: the account's iot:Data-ATS endpoint, not a stack output). */
+  mqttWs?: string;
+  /** The dev token issuer (sign-in of seeded agents). */
+  tokenIssuer?: string;
 }

@@ -207,7 +207,7 @@ export class ConvoNotifyStack extends Stack {
     output('DirectTopicArn', this.topics.topics.direct.topicArn, 'messages with an assigned agent');
     output('TeamTopicArn', this.topics.topics.team.topicArn, 'messages for a team');
     output('SenderTopicArn', this.topics.topics.sender.topicArn, 'messages for the agents subscribed to the sender');
-    output('PresenceTableName', this.presence.table.tableName, 'clientId to connected / disconnected');
+    output(STACK_OUTPUT_KEYS.presenceTableName, this.presence.table.tableName, 'clientId to connected / disconnected');
     output('DeviceRegistryTableName', this.registry.table.tableName, 'registered client ids (agentId, registeredAt), written by the agent API, read by record-presence');
     output('PresenceRuleErrorQueueUrl', this.presence.ruleErrorQueue.queueUrl, 'lifecycle events record-presence could not take');
     output('PresenceFailureQueueUrl', this.presence.failureQueue.queueUrl, 'record-presence invocations that failed after retries (Lambda invocation records)');
@@ -215,10 +215,10 @@ export class ConvoNotifyStack extends Stack {
     output('RecipientsClusterArn', this.database.clusterArn, 'Aurora cluster (Data API) with the recipients schema');
     output('RecipientsSecretArn', this.database.secretArn, 'secret the Data API uses for the recipients database');
     output('RecipientsDatabaseName', this.database.databaseName, 'database that holds the recipients schema');
-    output('AgentApiUrl', this.agentApi.stage.url, 'agent API base URL (routes in docs/access.md)');
+    output(STACK_OUTPUT_KEYS.agentApiUrl, this.agentApi.stage.url, 'agent API base URL (routes in docs/access.md)');
     output('AgentTokenIssuer', this.identity.issuer, 'iss of the agent tokens both authorizers accept');
     output('AgentTokenAudience', this.identity.audience, 'aud (or Cognito client_id) of the agent tokens');
-    output('IotAuthorizerName', this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');
+    output(STACK_OUTPUT_KEYS.iotAuthorizerName, this.iotAuthorizer.authorizerName, 'x-amz-customauthorizer-name of the MQTT-over-WebSocket URL');
     output('EventBusName', this.outcomes.bus.eventBusName, 'outcome events (Notification Fanned Out / Quarantined / Unrouted, contracts/outcomes.ts): subscribe with rules on this bus');
     output('EventBusArn', this.outcomes.bus.eventBusArn, 'the outcome events bus');
     output('OutcomesQueueUrl', this.outcomes.queue.queueUrl, 'each workflow entry sends its outcome here; the outcomes pipe puts it on the bus');

@@ -32,7 +32,15 @@ export interface Locations {
 }
 
 const EndpointsSchema = z
-  .object({ sfn: z.string().url(), dynamodb: z.string().url(), dynamodbStreams: z.string().url(), sqs: z.string().url() })
+  .object({
+    sfn: z.string().url(),
+    dynamodb: z.string().url(),
+    dynamodbStreams: z.string().url(),
+    sqs: z.string().url(),
+    agentApi: z.string().url(),
+    mqttWs: z.string().url(),
+    tokenIssuer: z.string().url(),
+  })
   .partial();
 
 const OutputsFileSchema = z.record(z.string(), z.unknown());
@@ -71,7 +79,7 @@ export const parseOutputsFile = (text: string, source: string, stackName?: strin
     if (typeof value === 'string' && value !== '') outputs[field] = value;
   }
   const endpoints = EndpointsSchema.safeParse(rawEndpoints ?? {});
-  if (!endpoints.success) throw new OutputsError(`${source}: "endpoints" must map sfn, dynamodb, dynamodbStreams, sqs to URLs`);
+  if (!endpoints.success) throw new OutputsError(`${source}: "endpoints" must map sfn, dynamodb, dynamodbStreams, sqs, agentApi, mqttWs, tokenIssuer to URLs`);
   const region = typeof rawRegion === 'string' ? rawRegion : regionOfArn(outputs.stateMachineArn);
   return { outputs, endpoints: endpoints.data, region, stackName: name };
 };

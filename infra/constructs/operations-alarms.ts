@@ -4,6 +4,37 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { METRIC_NAMES } from '../../tasks/shared/metrics';
+import { AUTHORIZER_DECISIONS, TASK_METRIC_PERIOD, taskMetric } from './task-metrics';
+
+/** Share of refused connections above which the authorizer alarm fires. */
+const DENIAL_SHARE = 0.5;
+/** Consecutive five-minute periods the share must stay above it: a burst of retries is not an outage. */
+const DENIAL_PERIODS = 3;
+/**
+ * Connection attempts a period needs before its share counts: a single agent retrying a bad token
+ * in a quiet hour is a support case, not something to wake anyone for.
+ */
+const DENIAL_MINIMUM_ATTEMPTS = 20;
+
+/**
+ * Refused / all connection attempts per period, 0 below the minimum. Explicit metrics, one per
+ * decision and reason (an alarm cannot watch a SEARCH); SUM([…]) skips reasons that had no data.
+ */
+const authorizerDenialShare = (): cloudwatch.MathExpression => {
+  const decision = (value: 'allowed' | 'denied', reason: string) =>
+    taskMetric('iot-authorizer', METRIC_NAMES.authorizerDecisions, { dimensions: { decision: value, reason } });
+  const allowed = Object.fromEntries(AUTHORIZER_DECISIONS.allowed.map((reason, i) => [`allowed${i}`, decision('allowed', reason)]));
+  const denied = Object.fromEntries(AUTHORIZER_DECISIONS.denied.map((reason, i) => [`denied${i}`, decision('denied', reason)]));
+  const deniedSum = `SUM([${Object.keys(denied).join(', ')}])`;
+  const allSum = `SUM([${[...Object.keys(allowed), ...Object.keys(denied)].join(', ')}])`;
+  return new cloudwatch.MathExpression({
+    expression: `IF(${allSum} >= ${DENIAL_MINIMUM_ATTEMPTS}, ${deniedSum} / ${allSum}, 0)`,
+    usingMetrics: { ...allowed, ...denied },
+    label: 'share of device connections refused',
+    period: TASK_METRIC_PERIOD,
+  });
+};
 
 export interface OperationsAlarmsProps {
   /** Resource name prefix; alarms are `<prefix>-<what>`. */
@@ -28,7 +59,8 @@ export interface OperationsAlarmsProps {
 /**
  * "Nothing is lost" only holds if someone notices where things went: one alarm per holding queue
  * (a message is visible), one per function whose on-failure destination could not take a record,
- * and one on failed or timed-out executions. The alarms have no actions; connect them to the
+ * one on failed or timed-out executions, one on recipients rows skipped as no device, and one when
+ * the IoT authorizer refuses most device connections (devices then get no push at all). The alarms have no actions; connect them to the
  * team's paging or chat topic with `alarm.addAlarmAction(...)`.
  */
 export class OperationsAlarms extends Construct {
@@ -80,6 +112,27 @@ export class OperationsAlarms extends Construct {
         }),
       );
     }
+
+    // What only the task Lambdas count (Powertools EMF). Quarantined records need no alarm of their
+    // own: they land in the quarantine queue, which the holding-queue alarms watch.
+    this.alarms.push(
+      authorizerDenialShare().createAlarm(this, 'AuthorizerDenialsAlarm', {
+        alarmName: `${props.prefix}-iot-authorizer-denials`,
+        alarmDescription: `convo-notify: the IoT authorizer refused more than ${DENIAL_SHARE * 100} % of device connections for ${DENIAL_PERIODS * 5} minutes (invalid tokens: issuer keys, audience or clock; see the "IoT authorizer decisions by reason" graph)`,
+        threshold: DENIAL_SHARE,
+        evaluationPeriods: DENIAL_PERIODS,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      taskMetric('resolve-recipients', METRIC_NAMES.devicesSkipped).createAlarm(this, 'RecipientsRowsSkippedAlarm', {
+        alarmName: `${props.prefix}-recipients-rows-skipped`,
+        alarmDescription: 'convo-notify: recipients rows that cannot be a device were skipped (their devices get no notifications until the rows are fixed; resolve-recipients logs each)',
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    );
 
     const failedOrTimedOut = new cloudwatch.MathExpression({
       expression: 'failed + timedOut',

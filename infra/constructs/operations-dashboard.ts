@@ -7,7 +7,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ESCALATION_METRICS } from '../../contracts/escalation';
-import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
+import { METRIC_NAMES, METRICS_NAMESPACE, type MetricName } from '../../tasks/shared/metrics';
+import { API_STATUS_CLASSES, taskMetric, taskMetricSearch, type TaskService } from './task-metrics';
 
 /** One point per five minutes: fine enough to see an incident, few enough points for two weeks. */
 const PERIOD = Duration.minutes(5);
@@ -61,7 +62,9 @@ export interface OperationsDashboardProps {
 /**
  * The ops view (CloudWatch dashboard `<prefix>-operations`): the workflow's executions and their
  * duration, the holding queues, the pipe's own health, the agent API's errors and the IoT
- * authorizer's errors and throttles, one graph each. A pipe that keeps failing can stop itself:
+ * authorizer's errors and throttles, one graph each; then what the task Lambdas count (records
+ * normalized and quarantined, devices resolved, online and offline, API requests by status class,
+ * authorizer decisions by reason, presence events recorded, stale and ignored). A pipe that keeps failing can stop itself:
  * its invocations then drop to zero while the pipe DLQ and the failure counts say why; the text
  * widget gives the command that shows the pipe's state.
  */
@@ -146,6 +149,51 @@ export class OperationsDashboard extends Construct {
         props.authorizerFunction.metricInvocations({ ...sum, label: 'invocations' }),
         props.authorizerFunction.metricErrors({ ...sum, label: 'errors' }),
         props.authorizerFunction.metricThrottles({ ...sum, label: 'throttles' }),
+      ]),
+    );
+
+    // What the task Lambdas count (Powertools EMF, tasks/shared/metrics.ts): the records and devices
+    // behind the executions above, and why API requests and device connections fail.
+    const count = (service: TaskService, metricName: MetricName, label: string) => taskMetric(service, metricName, { label });
+    this.dashboard.addWidgets(
+      graph('Records normalized and quarantined', [
+        count('normalize-batch', METRIC_NAMES.recordsNormalized, 'normalized'),
+        count('normalize-batch', METRIC_NAMES.recordsQuarantined, 'quarantined'),
+      ]),
+      graph('Devices resolved, online and offline', [
+        count('resolve-recipients', METRIC_NAMES.devicesResolved, 'resolved'),
+        count('resolve-recipients', METRIC_NAMES.devicesSkipped, 'skipped (bad recipients rows)'),
+        count('check-presence', METRIC_NAMES.devicesOnline, 'online (pushed)'),
+        count('check-presence', METRIC_NAMES.devicesOffline, 'offline (inbox only)'),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Agent API requests by status class',
+        API_STATUS_CLASSES.map((statusClass) =>
+          taskMetricSearch('agent-api', METRIC_NAMES.apiRequests, {
+            dimensionNames: ['route', 'statusClass'],
+            where: { statusClass },
+            sum: true,
+            label: statusClass,
+          }),
+        ),
+      ),
+      graph('IoT authorizer decisions by reason', [
+        taskMetricSearch('iot-authorizer', METRIC_NAMES.authorizerDecisions, {
+          dimensionNames: ['decision', 'reason'],
+          label: "${PROP('Dim.decision')}: ${PROP('Dim.reason')}",
+        }),
+      ]),
+    );
+    this.dashboard.addWidgets(
+      graph('Presence events', [
+        count('record-presence', METRIC_NAMES.presenceRecorded, 'recorded'),
+        count('record-presence', METRIC_NAMES.stalePresenceEvents, 'stale (older than the stored state)'),
+        taskMetricSearch('record-presence', METRIC_NAMES.presenceEventsIgnored, {
+          dimensionNames: ['reason'],
+          label: "ignored: ${PROP('Dim.reason')}",
+        }),
       ]),
     );
 

@@ -19,9 +19,20 @@ export const localOutputsOf = (stack: LocalStack): Record<string, unknown> =>
       convoHistoryStreamArn: stack.config.convoHistoryStreamArn,
       pipeDlqUrl: stack.config.pipeDlqUrl,
       quarantineQueueUrl: stack.config.quarantineQueueUrl,
+      agentApiUrl: stack.endpoints.agentApi,
+      iotAuthorizerName: stack.config.authorizerName,
+      presenceTableName: stack.config.presenceTable,
     },
     stack.config.region,
-    { sfn: stack.endpoints.sfn, dynamodb: stack.endpoints.dynamodb, dynamodbStreams: stack.endpoints.dynamodbStreams, sqs: stack.endpoints.sqs },
+    {
+      sfn: stack.endpoints.sfn,
+      dynamodb: stack.endpoints.dynamodb,
+      dynamodbStreams: stack.endpoints.dynamodbStreams,
+      sqs: stack.endpoints.sqs,
+      agentApi: stack.endpoints.agentApi,
+      mqttWs: stack.endpoints.mqttWs,
+      tokenIssuer: stack.endpoints.tokenIssuer,
+    },
   );
 
 /** Writes the local outputs file; returns its path. */

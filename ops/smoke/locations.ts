@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { STACK_OUTPUT_KEYS } from '../../contracts/stack-outputs';
 import { OutputsError } from '../outputs';
 
 /**
@@ -10,9 +11,9 @@ import { OutputsError } from '../outputs';
 
 /** CfnOutput ids the stack declares (infra/convo-notify-stack.ts) that the smoke reads. */
 export const SMOKE_OUTPUT_KEYS = {
-  agentApiUrl: 'AgentApiUrl',
-  iotAuthorizerName: 'IotAuthorizerName',
-  presenceTableName: 'PresenceTableName',
+  agentApiUrl: STACK_OUTPUT_KEYS.agentApiUrl,
+  iotAuthorizerName: STACK_OUTPUT_KEYS.iotAuthorizerName,
+  presenceTableName: STACK_OUTPUT_KEYS.presenceTableName,
 } as const;
 
 /** Keys of the local outputs file's `endpoints` section that the smoke reads (LocalStack.endpoints names). */

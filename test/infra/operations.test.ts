@@ -1,11 +1,14 @@
 /**
- * The ops view: the operations dashboard (read from its DashboardBody, metric by metric), the ops
- * topic that every alarm notifies, and its output. Templates only, so bundling is skipped.
+ * The ops view: the operations dashboard (read from its DashboardBody, metric by metric), the alarms
+ * on the task Lambdas’ metrics, the ops topic that every alarm notifies, and its output. Templates
+ * only, so bundling is skipped.
  */
 import { App, Stack } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { OpsNotifications } from '../../infra/constructs/ops-notifications';
+import { AUTHORIZER_DECISIONS } from '../../infra/constructs/task-metrics';
+import { METRIC_NAMES, METRICS_NAMESPACE } from '../../tasks/shared/metrics';
 import { logicalId, nagFindings, synthesize, type Synthesized } from './support/synth';
 
 let s: Synthesized;
@@ -50,6 +53,21 @@ const graphed = (title: string): GraphedMetric[] => {
     return { namespace, metricName, dimensions, stat: options.stat };
   });
 };
+
+/** The metric-math lines (SEARCH, SUM(SEARCH …)) of the graph titled `title`. */
+const expressions = (title: string): { expression: string; label?: string }[] => {
+  const graph = widgets().find((w) => w.type === 'metric' && w.properties.title === title);
+  if (graph === undefined) throw new Error(`no graph titled ${title}`);
+  return (graph.properties.metrics ?? [])
+    .filter((entry) => typeof entry[0] === 'object' && entry[0] !== null && 'expression' in entry[0])
+    .map((entry) => {
+      const { expression, label } = entry[0] as { expression: string; label?: string };
+      return { expression, label };
+    });
+};
+
+/** How the dashboard reads a task metric: the sum of exactly these dimensions, as Powertools emits them. */
+const taskPoint = (metricName: string, dimensions: Record<string, string>): GraphedMetric => ({ namespace: METRICS_NAMESPACE, metricName, dimensions, stat: 'Sum' });
 
 describe('OperationsDashboard', () => {
   it('is one dashboard named <prefix>-operations', () => {
@@ -123,12 +141,135 @@ describe('OperationsDashboard', () => {
     );
   });
 
+  it('graphs records normalized and quarantined, and devices resolved, skipped, online and offline, under the service dimension of their task', () => {
+    expect(graphed('Records normalized and quarantined')).toEqual([
+      taskPoint(METRIC_NAMES.recordsNormalized, { service: 'normalize-batch' }),
+      taskPoint(METRIC_NAMES.recordsQuarantined, { service: 'normalize-batch' }),
+    ]);
+    expect(graphed('Devices resolved, online and offline')).toEqual([
+      taskPoint(METRIC_NAMES.devicesResolved, { service: 'resolve-recipients' }),
+      taskPoint(METRIC_NAMES.devicesSkipped, { service: 'resolve-recipients' }),
+      taskPoint(METRIC_NAMES.devicesOnline, { service: 'check-presence' }),
+      taskPoint(METRIC_NAMES.devicesOffline, { service: 'check-presence' }),
+    ]);
+  });
+
+  it('graphs agent API requests summed over routes per status class, searching exactly the dimensions route, service and statusClass', () => {
+    expect(expressions('Agent API requests by status class')).toEqual(
+      ['2xx', '4xx', '5xx'].map((statusClass) => ({
+        expression: `SUM(SEARCH('{ConvoNotify,route,service,statusClass} MetricName="ApiRequests" service="agent-api" statusClass="${statusClass}"', 'Sum', 300))`,
+        label: statusClass,
+      })),
+    );
+  });
+
+  it('graphs the IoT authorizer’s decisions one line per decision and reason', () => {
+    expect(expressions('IoT authorizer decisions by reason')).toEqual([
+      {
+        expression: `SEARCH('{ConvoNotify,decision,reason,service} MetricName="AuthorizerDecisions" service="iot-authorizer"', 'Sum', 300)`,
+        label: "${PROP('Dim.decision')}: ${PROP('Dim.reason')}",
+      },
+    ]);
+  });
+
+  it('graphs presence events recorded and stale, and the ignored ones by reason', () => {
+    expect(graphed('Presence events').filter((m) => m.namespace !== undefined)).toEqual([
+      taskPoint(METRIC_NAMES.presenceRecorded, { service: 'record-presence' }),
+      taskPoint(METRIC_NAMES.stalePresenceEvents, { service: 'record-presence' }),
+    ]);
+    expect(expressions('Presence events')).toEqual([
+      {
+        expression: `SEARCH('{ConvoNotify,reason,service} MetricName="PresenceEventsIgnored" service="record-presence"', 'Sum', 300)`,
+        label: "ignored: ${PROP('Dim.reason')}",
+      },
+    ]);
+  });
+
+  it('reads task metrics only under service names that a function of the stack has as POWERTOOLS_SERVICE_NAME', () => {
+    const deployed = new Set(
+      Object.values(s.template.findResources('AWS::Lambda::Function')).map((fn) => fn.Properties.Environment?.Variables?.POWERTOOLS_SERVICE_NAME as string | undefined),
+    );
+    const titles = widgets().flatMap((w) => (w.type === 'metric' && w.properties.title !== undefined ? [w.properties.title] : []));
+    const read = new Set([
+      ...titles.flatMap((title) => graphed(title).filter((m) => m.namespace === METRICS_NAMESPACE).map((m) => m.dimensions.service)),
+      ...titles.flatMap((title) => expressions(title).flatMap((e) => [...e.expression.matchAll(/service="([^"]+)"/g)].map((match) => match[1]))),
+    ]);
+    expect(read.size).toBeGreaterThanOrEqual(6);
+    expect([...read].filter((service) => !deployed.has(service))).toEqual([]);
+  });
+
   it('shows the state of every alarm, and how to see whether the pipe stopped itself', () => {
     const alarmWidget = widgets().find((w) => w.type === 'alarm');
     const alarms = Object.keys(s.template.findResources('AWS::CloudWatch::Alarm')).map((alarm) => `{{${alarm}.Arn}}`);
     expect([...(alarmWidget?.properties.alarms ?? [])].sort()).toEqual(alarms.sort());
     const text = widgets().find((w) => w.type === 'text');
     expect(text?.properties.markdown).toContain('aws pipes describe-pipe --name convo-notify-stream-to-workflow --query CurrentState');
+  });
+});
+
+describe('OperationsAlarms on the task Lambdas’ metrics', () => {
+  type Query = { Id: string; Expression?: string; ReturnData?: boolean; MetricStat?: { Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: string }[] }; Stat: string; Period: number } };
+  const alarmNamed = (name: string) => {
+    const found = Object.values(s.template.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: name } }));
+    expect(found).toHaveLength(1);
+    return found[0].Properties as { Metrics: Query[]; Threshold: number; EvaluationPeriods: number; ComparisonOperator: string; TreatMissingData: string };
+  };
+
+  it('alarms when the IoT authorizer refuses more than half of at least 20 connection attempts, three five-minute periods running', () => {
+    const alarm = alarmNamed('convo-notify-iot-authorizer-denials');
+    expect(alarm).toMatchObject({ Threshold: 0.5, EvaluationPeriods: 3, ComparisonOperator: 'GreaterThanThreshold', TreatMissingData: 'notBreaching' });
+    const [watched] = alarm.Metrics.filter((q) => q.ReturnData !== false);
+    const denied = alarm.Metrics.filter((q) => q.Id.startsWith('denied')).map((q) => q.Id);
+    const all = alarm.Metrics.filter((q) => q.MetricStat !== undefined).map((q) => q.Id);
+    expect(watched.Expression).toBe(`IF(SUM([${all.join(', ')}]) >= 20, SUM([${denied.join(', ')}]) / SUM([${all.join(', ')}]), 0)`);
+    const decisions = alarm.Metrics.flatMap((q) => (q.MetricStat === undefined ? [] : [q.MetricStat]));
+    for (const stat of decisions) {
+      expect({ namespace: stat.Metric.Namespace, name: stat.Metric.MetricName, stat: stat.Stat, period: stat.Period }).toEqual({
+        namespace: METRICS_NAMESPACE,
+        name: METRIC_NAMES.authorizerDecisions,
+        stat: 'Sum',
+        period: 300,
+      });
+    }
+    const dims = decisions.map((stat) => Object.fromEntries(stat.Metric.Dimensions.map((d) => [d.Name, d.Value])));
+    expect(dims).toEqual([
+      ...AUTHORIZER_DECISIONS.allowed.map((reason) => ({ service: 'iot-authorizer', decision: 'allowed', reason })),
+      ...AUTHORIZER_DECISIONS.denied.map((reason) => ({ service: 'iot-authorizer', decision: 'denied', reason })),
+    ]);
+  });
+
+  it('counts in that alarm every reason the authorizer emits, no more and no fewer', async () => {
+    // The handler reads its environment when loaded; nothing is fetched until a token is verified.
+    const env = {
+      TOKEN_ISSUER: 'https://issuer.example.com',
+      TOKEN_AUDIENCE: 'convo-notify',
+      JWKS_URI: 'https://issuer.example.com/.well-known/jwks.json',
+      IOT_ARN_PREFIX: 'arn:aws:iot:us-east-1:123456789012',
+    };
+    Object.assign(process.env, env);
+    const { DECISION_REASONS } = await import('../../tasks/iot-authorizer/handler').finally(() => {
+      for (const name of Object.keys(env)) delete process.env[name];
+    });
+    const { allowed, ...denied } = DECISION_REASONS;
+    expect({ allowed: [...AUTHORIZER_DECISIONS.allowed], denied: [...AUTHORIZER_DECISIONS.denied].sort() }).toEqual({
+      allowed: [allowed],
+      denied: Object.values(denied).sort(),
+    });
+  });
+
+  it('alarms on any recipients row skipped as no device in five minutes', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'convo-notify-recipients-rows-skipped',
+      Namespace: METRICS_NAMESPACE,
+      MetricName: METRIC_NAMES.devicesSkipped,
+      Dimensions: [{ Name: 'service', Value: 'resolve-recipients' }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
   });
 });
 

@@ -32,8 +32,25 @@ describe('ops/outputs: where the deployment is', () => {
   });
 
   it('reads back what the local runtime writes: outputs, region and endpoints', () => {
-    const endpoints = { sfn: 'http://127.0.0.1:1', dynamodb: 'http://127.0.0.1:2', dynamodbStreams: 'http://127.0.0.1:3', sqs: 'http://127.0.0.1:4' };
-    const outputs = { stateMachineArn: ARN, convoHistoryTableName: 't', convoHistoryStreamArn: 's', pipeDlqUrl: 'd', quarantineQueueUrl: 'q' };
+    const endpoints = {
+      sfn: 'http://127.0.0.1:1',
+      dynamodb: 'http://127.0.0.1:2',
+      dynamodbStreams: 'http://127.0.0.1:3',
+      sqs: 'http://127.0.0.1:4',
+      agentApi: 'http://127.0.0.1:5',
+      mqttWs: 'ws://127.0.0.1:6/mqtt',
+      tokenIssuer: 'http://127.0.0.1:7',
+    };
+    const outputs = {
+      stateMachineArn: ARN,
+      convoHistoryTableName: 't',
+      convoHistoryStreamArn: 's',
+      pipeDlqUrl: 'd',
+      quarantineQueueUrl: 'q',
+      agentApiUrl: 'http://127.0.0.1:5',
+      iotAuthorizerName: 'a',
+      presenceTableName: 'p',
+    };
     const document = localOutputsDocument('Local', outputs, 'us-east-1', endpoints);
     expect(document.Local).toEqual(Object.fromEntries(Object.entries(STACK_OUTPUT_KEYS).map(([field, key]) => [key, outputs[field as keyof typeof outputs]])));
     expect(parseOutputsFile(JSON.stringify(document), 'local')).toEqual({ outputs, endpoints, region: 'us-east-1', stackName: 'Local' });

@@ -68,6 +68,8 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
     base = sqsEndpoint.url;
     sqs.createQueue({ QueueName: 'quarantine' });
     sqs.createQueue({ QueueName: 'unrouted' });
+    // Every entry ends with its outcome send, and an outcome that cannot be sent fails the execution.
+    sqs.createQueue({ QueueName: 'outcomes' });
     sns = new LocalSns();
     snsEndpoint = await listen(sns.handle);
     pushes = [];
@@ -120,7 +122,7 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
     expect(sns.byTopic(topic('team'))).toHaveLength(1);
     expect(JSON.parse(sns.published[0].message)).toEqual(envelope('m1'));
     expect(pushes).toEqual([{ topic: pushTopicOf('dev-online'), payload: JSON.stringify(envelope('m1')) }]);
-    expect(sqs.queueNames()).toEqual(['cn-inbox-dev-offline.fifo', 'cn-inbox-dev-online.fifo', 'quarantine', 'unrouted']);
+    expect(sqs.queueNames()).toEqual(['cn-inbox-dev-offline.fifo', 'cn-inbox-dev-online.fifo', 'outcomes', 'quarantine', 'unrouted']);
     for (const q of ['cn-inbox-dev-offline.fifo', 'cn-inbox-dev-online.fifo']) {
       expect(sqs.peek(q)).toEqual([{ body: JSON.stringify(envelope('m1')), groupId: 'conv-1', inFlight: false }]);
     }
@@ -272,6 +274,6 @@ describe('local workflow runner (real ASL, SDK integrations against local endpoi
     expect(record.error).toEqual({ Error: 'States.DataLimitExceeded', Cause: DATA_LIMIT_CAUSE(fn('resolve')) });
     expect(record.events.filter((e) => e.type === 'StateRetried' && e.state === 'ResolveRecipients')).toEqual([]);
     expect(pushes).toEqual([]);
-    expect(sqs.queueNames()).toEqual(['quarantine', 'unrouted']);
+    expect(sqs.queueNames()).toEqual(['outcomes', 'quarantine', 'unrouted']);
   });
 });

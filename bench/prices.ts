@@ -1,3 +1,6 @@
+import { TASK_FUNCTION_MEMORY_MB } from '../infra/constructs/task-function';
+import { NORMALIZE_BATCH_MEMORY_MB } from '../infra/constructs/workflow-tasks';
+
 /**
  * Every price and every other assumption of the cost model (`npm run bench`), in one place, each
  * with where it comes from. Prices are on-demand, us-east-1, without free tiers, in USD.
@@ -125,8 +128,8 @@ export const LATENCIES_MS = {
 
 /** Everything else the model takes as given. */
 export const MODEL = {
-  normalizeBatchMemoryMb: { value: 512, unit: 'MB', what: 'normalize-batch memory', source: 'infra/constructs/workflow-tasks.ts', status: 'project' },
-  taskMemoryMb: { value: 256, unit: 'MB', what: 'resolve-recipients, check-presence memory (TaskFunction default)', source: 'infra/constructs/task-function.ts', status: 'project' },
+  normalizeBatchMemoryMb: { value: NORMALIZE_BATCH_MEMORY_MB, unit: 'MB', what: 'normalize-batch memory', source: 'infra/constructs/workflow-tasks.ts', status: 'project' },
+  taskMemoryMb: { value: TASK_FUNCTION_MEMORY_MB, unit: 'MB', what: 'resolve-recipients, check-presence memory (TaskFunction default)', source: 'infra/constructs/task-function.ts', status: 'project' },
   seedLambdaMemoryMb: { value: 256, unit: 'MB', what: "the seed design's Lambdas' memory", source: 'assumed', status: 'assumed' },
   seedCallConcurrency: { value: 10, unit: 'calls', what: "IoT calls in flight at once in the seed design's topic Lambda", source: 'assumed', status: 'assumed' },
   expressBaseMemoryMb: {

@@ -8,6 +8,9 @@ import { Construct, type IConstruct } from 'constructs';
 import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
 import { LOG_RETENTION } from './retention';
 
+/** A task Lambda's memory unless it says otherwise (the cost model of `npm run bench` reads it too). */
+export const TASK_FUNCTION_MEMORY_MB = 256;
+
 /** Where the task handlers live: `tasks/<name>/handler.ts`. */
 export const TASKS_DIR = path.join(__dirname, '..', '..', 'tasks');
 
@@ -25,7 +28,7 @@ export interface TaskFunctionProps {
   /**
    * Memory; on Lambda it also buys CPU.
    *
-   * @default 256
+   * @default TASK_FUNCTION_MEMORY_MB (256)
    */
   readonly memorySize?: number;
   /**
@@ -84,7 +87,7 @@ export class TaskFunction extends Construct {
       handler: 'handler',
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
+      memorySize: props.memorySize ?? TASK_FUNCTION_MEMORY_MB,
       timeout: props.timeout ?? Duration.seconds(10),
       role: this.role,
       logGroup: this.logGroup,

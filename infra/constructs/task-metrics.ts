@@ -12,21 +12,7 @@ import { METRICS_NAMESPACE, type MetricName } from '../../tasks/shared/metrics';
 /** The `service` dimension of a task's metrics. */
 export type TaskService = 'normalize-batch' | 'resolve-recipients' | 'check-presence' | 'record-presence' | 'agent-api' | 'iot-authorizer';
 
-/**
- * What the agent API's `statusClass` dimension takes for the codes it answers with (`statusClassOf`
- * in tasks/agent-api/handler.ts): the routes answer 2xx, 4xx or 5xx, never 1xx or 3xx.
- */
-export const API_STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;
-
-/**
- * The `decision` and `reason` dimensions of AuthorizerDecisions: DECISION_REASONS of
- * tasks/iot-authorizer/handler.ts, which the CDK app cannot import (the handler reads its
- * environment when loaded); test/infra/operations.test.ts fails when the two differ.
- */
-export const AUTHORIZER_DECISIONS = {
-  allowed: ['allowed'],
-  denied: ['malformed-token', 'malformed-client-id', 'invalid-token', 'token-expiring', 'client-id-of-other-agent', 'verification-failed'],
-} as const satisfies Record<'allowed' | 'denied', readonly string[]>;
+export { API_STATUS_CLASSES, AUTHORIZER_DECISIONS } from '../../tasks/shared/metrics';
 
 /** One point per five minutes, as the rest of the ops view. */
 export const TASK_METRIC_PERIOD = Duration.minutes(5);

@@ -4,6 +4,9 @@ import { Presence } from './presence';
 import { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
 
+/** A whole batch of up to 400 KB items in one invocation: memory is what makes that fast. */
+export const NORMALIZE_BATCH_MEMORY_MB = 512;
+
 export interface WorkflowTasksProps {
   /** Where `resolve-recipients` queries devices. */
   readonly database: RecipientsDatabase;
@@ -32,8 +35,7 @@ export class WorkflowTasks extends Construct {
 
     this.normalizeBatch = new TaskFunction(this, 'NormalizeBatch', {
       taskName: 'normalize-batch',
-      // A whole batch of up to 400 KB items in one invocation: memory is what makes that fast.
-      memorySize: 512,
+      memorySize: NORMALIZE_BATCH_MEMORY_MB,
     });
 
     this.resolveRecipients = new TaskFunction(this, 'ResolveRecipients', {

@@ -11,6 +11,7 @@ import {
 } from '../../contracts/agent-access';
 import { InvalidAgentTokenError, createAgentTokenVerifier, tokenShapeProblem } from '../shared/agent-token';
 import { readEnv } from '../shared/env';
+import { AUTHORIZER_DECISION_REASONS, type AuthorizerDecisionReason } from '../shared/metrics';
 import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 
 /**
@@ -77,20 +78,8 @@ export const devicePolicy = (iotArnPrefix: string, clientId: string): IoTAuthori
   ],
 });
 
-/**
- * The `reason` dimension of the AuthorizerDecisions metric: a few fixed classes, since the logged
- * reasons carry numbers and token details that would make a dimension value per connection.
- */
-export const DECISION_REASONS = {
-  allowed: 'allowed',
-  malformedToken: 'malformed-token',
-  malformedClientId: 'malformed-client-id',
-  invalidToken: 'invalid-token',
-  tokenExpiring: 'token-expiring',
-  clientIdOfOtherAgent: 'client-id-of-other-agent',
-  verificationFailed: 'verification-failed',
-} as const;
-export type DecisionReason = (typeof DECISION_REASONS)[keyof typeof DECISION_REASONS];
+const DECISION_REASONS = AUTHORIZER_DECISION_REASONS;
+type DecisionReason = AuthorizerDecisionReason;
 
 const countDecision = (decision: 'allowed' | 'denied', reason: DecisionReason): void => {
   metrics.addDimensions({ decision, reason });

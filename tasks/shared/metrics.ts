@@ -41,3 +41,27 @@ export const METRIC_NAMES = {
 } as const;
 
 export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];
+
+/**
+ * The `reason` dimension of iot-authorizer's AuthorizerDecisions: a few fixed classes, since the
+ * logged reasons carry numbers and token details that would make a dimension value per connection.
+ */
+export const AUTHORIZER_DECISION_REASONS = {
+  allowed: 'allowed',
+  malformedToken: 'malformed-token',
+  malformedClientId: 'malformed-client-id',
+  invalidToken: 'invalid-token',
+  tokenExpiring: 'token-expiring',
+  clientIdOfOtherAgent: 'client-id-of-other-agent',
+  verificationFailed: 'verification-failed',
+} as const;
+export type AuthorizerDecisionReason = (typeof AUTHORIZER_DECISION_REASONS)[keyof typeof AUTHORIZER_DECISION_REASONS];
+
+/** The reasons by `decision` dimension: one allows, every other one denies. */
+export const AUTHORIZER_DECISIONS = (() => {
+  const { allowed, ...denied } = AUTHORIZER_DECISION_REASONS;
+  return { allowed: [allowed], denied: Object.values(denied) } as const;
+})();
+
+/** The agent API's `statusClass` dimension: its routes answer 2xx, 4xx or 5xx, never 1xx or 3xx. */
+export const API_STATUS_CLASSES = ['2xx', '4xx', '5xx'] as const;

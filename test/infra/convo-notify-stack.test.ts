@@ -738,7 +738,8 @@ describe('operations alarms', () => {
     // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ,
     // outcomes DLQ, escalation rule DLQ, escalation failures, answer-timer DLQ), one per destination delivery failures
     // (record-presence, escalate, answer-timer) and one per escalation task's errors (test/infra/escalation.test.ts).
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 16);
+    // Plus the IoT authorizer's denial share and recipients rows skipped (test/infra/operations.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
   });
 });
 

@@ -17,6 +17,8 @@
  * as a fixed size, and a Lambda result as the state's output plus the invoke envelope.
  */
 
+import type { StateEvent } from '../local/runtime/workflow-runner';
+
 export const WORKFLOW_LOG_LEVELS = ['ALL', 'ERROR', 'FATAL', 'OFF'] as const;
 export type WorkflowLogLevel = (typeof WORKFLOW_LOG_LEVELS)[number];
 
@@ -35,16 +37,8 @@ export const LOG_SETTINGS: readonly LogSetting[] = [
 
 export const describeSetting = (s: LogSetting): string => `${s.level}${s.level === 'OFF' ? '' : s.includeExecutionData ? ' with data' : ' without data'}`;
 
-/** The runner's event (StateEvent of local/runtime/workflow-runner.ts), as much as this model reads. */
-export interface RunnerEvent {
-  type: string;
-  state?: string;
-  at: number;
-  input?: unknown;
-  output?: unknown;
-  error?: string;
-  cause?: string;
-}
+/** The runner's event, as much as this model reads. */
+export type RunnerEvent = Pick<StateEvent, 'type' | 'state' | 'at' | 'input' | 'output' | 'error' | 'cause'>;
 
 export interface ExecutionLog {
   executionArn: string;

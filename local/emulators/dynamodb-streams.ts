@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DynamoDbStreamRecord } from './dynamodb';
-import { handlePreflight, readBody, sendJson } from './http-util';
+import { handlePreflight, LocalServiceError, readBody, sendJson } from './http-util';
 
 /**
  * Local DynamoDB Streams endpoint (AWS JSON 1.0, `X-Amz-Target: DynamoDBStreams_20120810.<Op>`):
@@ -22,16 +22,7 @@ const GET_RECORDS_MAX = 1_000;
 const ERROR_PREFIX = 'com.amazonaws.dynamodb.v20120810#';
 const JSON_10 = 'application/x-amz-json-1.0';
 
-export class StreamsError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+export class StreamsError extends LocalServiceError {}
 
 interface KeptRecord {
   record: DynamoDbStreamRecord;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { matchesEventPattern, type EventPattern } from '../../contracts/event-pattern';
 import { AWS_LIMITS, payloadBytes } from '../../contracts/limits';
-import { handlePreflight, readBody, sendJson } from './http-util';
+import { handlePreflight, LocalServiceError, readBody, sendJson } from './http-util';
 
 /**
  * A local EventBridge endpoint for the AWS JSON 1.1 protocol `@aws-sdk/client-eventbridge` speaks.
@@ -90,16 +90,7 @@ export interface LocalEventBridgeOptions {
 }
 
 /** A request-level error, answered as the JSON protocol carries it (`__type`, `message`). */
-export class EventBridgeError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+export class EventBridgeError extends LocalServiceError {}
 
 interface PutEventsRequestEntry {
   Source?: unknown;

@@ -43,3 +43,18 @@ export const sendJson = (
   });
   res.end(text);
 };
+
+/**
+ * An error an emulated AWS JSON-protocol service answers with: `code` is the error name the SDK
+ * raises (`__type`), `status` the HTTP status.
+ */
+export class LocalServiceError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}

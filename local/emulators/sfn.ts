@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ExecutionRecord, WorkflowRunner } from '../runtime/workflow-runner';
-import { handlePreflight, readBody, sendJson } from './http-util';
+import { handlePreflight, LocalServiceError, readBody, sendJson } from './http-util';
 
 /**
  * Local Step Functions endpoint (AWS JSON 1.0, `X-Amz-Target: AWSStepFunctions.<Op>`) over the
@@ -21,16 +21,7 @@ export const LOCAL_REPLAY_OF_HEADER = 'x-convo-notify-replay-of';
 const JSON_10 = 'application/x-amz-json-1.0';
 const LIST_MAX_RESULTS = 1_000;
 
-export class SfnError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = code;
-  }
-}
+export class SfnError extends LocalServiceError {}
 
 export interface LocalStepFunctionsOptions {
   runner: WorkflowRunner;

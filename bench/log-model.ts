@@ -17,10 +17,10 @@
  * as a fixed size, and a Lambda result as the state's output plus the invoke envelope.
  */
 
+import { WORKFLOW_LOG_LEVELS, type WorkflowLogLevel } from '../infra/config';
 import type { StateEvent } from '../local/runtime/workflow-runner';
 
-export const WORKFLOW_LOG_LEVELS = ['ALL', 'ERROR', 'FATAL', 'OFF'] as const;
-export type WorkflowLogLevel = (typeof WORKFLOW_LOG_LEVELS)[number];
+export { WORKFLOW_LOG_LEVELS, type WorkflowLogLevel };
 
 export interface LogSetting {
   level: WorkflowLogLevel;

@@ -250,10 +250,10 @@ const REASON_EXPLANATIONS: Record<EscalationReason, string> = {
 
 const AUDIENCES: Record<Topic, string> = { direct: 'the assigned agent', team: 'the team', sender: "the customer's agents" };
 
-/** `less than a minute`, `7 min`, `2 h 5 min`, `3 d 4 h`. */
+/** `40 s`, `7 min`, `2 h 5 min`, `3 d 4 h` (seconds for the local demo's short timers). */
 export const formatWaiting = (milliseconds: number): string => {
   const minutes = Math.floor(Math.max(0, milliseconds) / 60_000);
-  if (minutes < 1) return 'less than a minute';
+  if (minutes < 1) return `${Math.floor(Math.max(0, milliseconds) / 1000)} s`;
   if (minutes < 60) return `${minutes} min`;
   const hours = Math.floor(minutes / 60);
   if (hours < 24) return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`;

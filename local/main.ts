@@ -2,6 +2,7 @@ import './runtime/promise-with-resolvers';
 import '../sql/register-text-loader';
 import { parseArgs } from 'node:util';
 import { ownerHashOf, parseClientId } from '../contracts/agent-access';
+import { ANSWER_WITHIN_MINUTES } from '../contracts/escalation';
 import { devTokenUrl, startDashboard, type Dashboard } from './dashboard/server';
 import { listen, PortInUseError } from './emulators/listen';
 import { seededDevices } from './runtime/seed';
@@ -42,6 +43,8 @@ export const USAGE = [
   ...Object.entries(PORTS).map(
     ([flag, [env, key, what]]) => `  --${flag.padEnd(17)} ${env.padEnd(23)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
   ),
+  `  ${'--answer-within-seconds N'.padEnd(43)} an unclaimed message escalates N s after it is sent (default ${ANSWER_WITHIN_MINUTES.default * 60}, 0 = off;`,
+  `  ${''.padEnd(43)} env CONVO_ANSWER_WITHIN_SECONDS; docs/escalation.md)`,
   `  ${'--verbose'.padEnd(43)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
   `  ${'--help'.padEnd(43)} this text`,
 ].join('\n');
@@ -58,6 +61,8 @@ export interface MainOptions {
   ports: LocalPorts;
   verbose: boolean;
   help: boolean;
+  /** The answer timer in seconds (docs/escalation.md); the stack's default when absent. */
+  answerWithinSeconds?: number;
 }
 
 const parsePort = (value: string, source: string): number => {
@@ -75,6 +80,7 @@ export const parseOptions = (argv: string[], env: NodeJS.ProcessEnv): MainOption
         ...Object.fromEntries(Object.keys(PORTS).map((flag) => [flag, { type: 'string' as const }])),
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
+        'answer-within-seconds': { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
@@ -90,6 +96,14 @@ export const parseOptions = (argv: string[], env: NodeJS.ProcessEnv): MainOption
     const port = parsePort(raw, typeof fromFlag === 'string' ? `--${flag}` : envName);
     if (key === undefined) options.dashboardPort = port;
     else options.ports[key] = port;
+  }
+  const answerFlag = values['answer-within-seconds'];
+  const answerWithin = typeof answerFlag === 'string' ? answerFlag : env.CONVO_ANSWER_WITHIN_SECONDS;
+  if (answerWithin !== undefined && answerWithin !== '') {
+    if (!/^\d{1,6}$/.test(answerWithin)) {
+      throw new UsageError(`${typeof answerFlag === 'string' ? '--answer-within-seconds' : 'CONVO_ANSWER_WITHIN_SECONDS'} must be a whole number of seconds (0 = off), got "${answerWithin}"`);
+    }
+    options.answerWithinSeconds = Number(answerWithin);
   }
   return options;
 };
@@ -204,7 +218,7 @@ export const main = async (argv: string[], env: NodeJS.ProcessEnv): Promise<void
   let dashboard: Dashboard;
   try {
     await probePorts(options);
-    stack = await startLocalStack({ ports: options.ports, log: progress });
+    stack = await startLocalStack({ ports: options.ports, log: progress, answerWithinSeconds: options.answerWithinSeconds });
     dashboard = await startDashboard({ stack, port: options.dashboardPort, log: progress });
   } catch (err) {
     await stack?.stop().catch(() => undefined);

@@ -1,6 +1,7 @@
 import { api } from './api';
 import { renderAgents } from './devices';
 import { h, replaceChildren } from './dom';
+import { EscalationsView, fetchEscalations, type EscalationView, type OutcomeEventView, type TimerView } from './escalations';
 import { ExecutionsView } from './executions';
 import { renderPostForm } from './post-form';
 import type { ExecutionSummary } from './types';
@@ -37,6 +38,13 @@ const start = async () => {
   events.addEventListener('execution', (e) => executions.add(JSON.parse((e as MessageEvent<string>).data) as ExecutionSummary));
   // (Re)connected: executions that finished while the stream was down are in the list.
   events.addEventListener('open', () => void executions.reload());
+  // Outcome events per execution, answer timers and escalations as they fire (docs/escalation.md).
+  const escalations = new EscalationsView(byId('escalation-list'), byId('outcome-list'), byId('timer-info'));
+  const data = <T>(e: Event) => JSON.parse((e as MessageEvent<string>).data) as T;
+  events.addEventListener('outcome', (e) => escalations.addOutcome(data<OutcomeEventView>(e)));
+  events.addEventListener('escalation', (e) => escalations.addEscalation(data<EscalationView>(e)));
+  events.addEventListener('timer', (e) => escalations.addTimer(data<TimerView>(e)));
+  events.addEventListener('open', () => void fetchEscalations().then((snapshot) => escalations.load(snapshot), (err: unknown) => console.error(err)));
   // Colour alone says nothing to a reader who does not know what red means here, or cannot see it.
   const status = byId('connection-status');
   const setConnected = (connected: boolean) => {

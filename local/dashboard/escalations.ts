@@ -34,7 +34,7 @@ export interface EscalationView {
   readonly tenantId: string;
   readonly conversationId?: string;
   readonly messageId?: string;
-  /** The body's first line: how long the customer has waited and why. */
+  /** The SNS subject, else the body's first line: how long the customer has waited and why. */
   readonly summary: string;
   readonly message: string;
 }
@@ -94,7 +94,7 @@ export const escalationViewOf = (e: LocalEscalation): EscalationView => ({
   tenantId: e.tenantId,
   conversationId: line(e.message, 'Conversation'),
   messageId: line(e.message, 'Message'),
-  summary: e.message.split('\n')[0] ?? '',
+  summary: e.subject ?? e.message.split('\n')[0] ?? '',
   message: e.message,
 });
 
@@ -144,6 +144,13 @@ export const startEscalationFeed = (stack: LocalStack, send: (event: 'outcome' |
 };
 
 // --- the browser half ----------------------------------------------------------------------------
+
+/** GET /api/escalations from the page. */
+export const fetchEscalations = async (): Promise<EscalationsSnapshot> => {
+  const res = await fetch('/api/escalations');
+  if (!res.ok) throw new Error(`GET /api/escalations answered HTTP ${res.status}`);
+  return (await res.json()) as EscalationsSnapshot;
+};
 
 const REASON_LABELS: Record<string, string> = { 'nobody-online': 'nobody online', unrouted: 'unrouted', unanswered: 'unanswered' };
 

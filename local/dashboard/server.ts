@@ -11,6 +11,7 @@ import { listen } from '../emulators/listen';
 import { seededDevices } from '../runtime/seed';
 import type { LocalStack } from '../runtime/stack';
 import type { ExecutionRecord } from '../runtime/workflow-runner';
+import { escalationsSnapshot, startEscalationFeed } from './escalations';
 import { MESSAGE_BODY_MAX_CHARS } from './limits';
 import { replayExecution } from './replay';
 import type { ApiError, DashboardConfig, ExecutionSummary, PostMessageResponse } from './types';
@@ -271,6 +272,12 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
     const frame = `event: execution\ndata: ${JSON.stringify(summarize(record))}\n\n`;
     for (const res of streams) res.write(frame);
   });
+  // Outcome events, answer timers and escalations as they happen (docs/escalation.md).
+  const stopEscalationFeed = startEscalationFeed(stack, (event, data) => {
+    if (closed) return;
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const res of streams) res.write(frame);
+  });
   const heartbeat = setInterval(() => {
     for (const res of streams) res.write(': keep-alive\n\n');
   }, 15_000);
@@ -358,6 +365,10 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
       allow('GET');
       return sendJson(res, 200, stack.runner.executions().map(summarize));
     }
+    if (path === '/api/escalations') {
+      allow('GET');
+      return sendJson(res, 200, escalationsSnapshot(stack));
+    }
     const execution = /^\/api\/executions\/([^/]+)(\/replay)?$/.exec(path);
     if (execution) {
       const name = decodeName(execution[1]);
@@ -395,6 +406,7 @@ export const startDashboard = async (options: DashboardOptions): Promise<Dashboa
     close: async () => {
       closed = true;
       clearInterval(heartbeat);
+      stopEscalationFeed();
       for (const res of streams) res.end();
       streams.clear();
       await listening.close();

@@ -12,6 +12,8 @@ export interface RecordedSnsMessage {
   messageId: string;
   topicArn: string;
   message: string;
+  /** The `Subject` (e-mail subscribers' subject line), when the publisher gave one. */
+  subject?: string;
   attributes: Record<string, string>;
 }
 
@@ -65,8 +67,14 @@ export class LocalSns {
       reply(res, 400, errorXml('InvalidParameter', 'Invalid parameter: Message too long'));
       return;
     }
+    const subject = form.get('Subject') ?? undefined;
+    // SNS: "ASCII text that begins with a letter, number, or punctuation mark; must not include line breaks or control characters; and must be less than 100 characters long."
+    if (subject !== undefined && !/^[\x21-\x7e][\x20-\x7e]{0,98}$/.test(subject)) {
+      reply(res, 400, errorXml('InvalidParameter', 'Invalid parameter: Subject'));
+      return;
+    }
     const messageId = randomUUID();
-    this.published.push({ messageId, topicArn, message, attributes });
+    this.published.push({ messageId, topicArn, message, ...(subject !== undefined && { subject }), attributes });
     reply(
       res,
       200,

@@ -32,6 +32,7 @@ export interface LocalEscalation {
   readonly snsMessageId: string;
   readonly reason: EscalationReason;
   readonly tenantId: string;
+  readonly subject?: string;
   readonly message: string;
 }
 
@@ -156,6 +157,7 @@ export const attachEscalation = (prepared: Prepared, bus: LocalRuleRegistry): Lo
         snsMessageId: p.messageId,
         reason: p.attributes[ESCALATION_MESSAGE_ATTRIBUTES.reason] as EscalationReason,
         tenantId: p.attributes[ESCALATION_MESSAGE_ATTRIBUTES.tenantId],
+        subject: p.subject,
         message: p.message,
       })),
     close: async () => {

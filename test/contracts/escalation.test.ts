@@ -87,7 +87,8 @@ describe('escalation contract', () => {
   });
 
   it('says how long the customer has waited in words', () => {
-    expect(formatWaiting(30_000)).toBe('less than a minute');
+    expect(formatWaiting(30_999)).toBe('30 s');
+    expect(formatWaiting(-5)).toBe('0 s');
     expect(formatWaiting(7 * 60_000 + 59_000)).toBe('7 min');
     expect(formatWaiting(125 * 60_000)).toBe('2 h 5 min');
     expect(formatWaiting(120 * 60_000)).toBe('2 h');

@@ -87,7 +87,7 @@ describe('escalation end to end', () => {
     const m = await send();
     await until('the nobody-online escalation', () => escalationsOf(m).length > 0);
     const [escalation] = escalationsOf(m);
-    expect(escalation).toMatchObject({ reason: 'nobody-online', tenantId: 'acme' });
+    expect(escalation).toMatchObject({ reason: 'nobody-online', tenantId: 'acme', subject: expect.stringMatching(/acme$/) });
     expect(escalation.message).toContain('Tenant:       acme');
     expect(escalation.message).toContain('Devices:      4 found, 0 online, 4 inboxed');
     expect(escalation.message).not.toContain(m.body);

@@ -40,6 +40,18 @@ describe('local SNS endpoint (contract with @aws-sdk/client-sns)', () => {
     ]);
   });
 
+  it('records the subject, and refuses one of 100 characters or with a line break as SNS does', async () => {
+    await client.send(new PublishCommand({ TopicArn: TOPIC, Subject: 'Customer waiting: nobody online', Message: 'body' }));
+    expect(sns.byTopic(TOPIC)[0]).toMatchObject({ subject: 'Customer waiting: nobody online', message: 'body' });
+    await expect(client.send(new PublishCommand({ TopicArn: TOPIC, Subject: 'x'.repeat(100), Message: 'body' }))).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+    });
+    await expect(client.send(new PublishCommand({ TopicArn: TOPIC, Subject: 'two\nlines', Message: 'body' }))).rejects.toMatchObject({
+      name: 'InvalidParameterException',
+    });
+    expect(sns.published).toHaveLength(1);
+  });
+
   it('rejects an invalid topic ARN as InvalidParameter', async () => {
     await expect(client.send(new PublishCommand({ TopicArn: 'not-an-arn', Message: 'x' }))).rejects.toMatchObject({
       name: 'InvalidParameterException',

@@ -134,6 +134,10 @@ const banner = (stack: LocalStack, dashboard: Dashboard, seconds: string): strin
     ['RDS Data API', stack.endpoints.dataApi],
     ['Agent API', stack.endpoints.agentApi],
     ['Token issuer', `${stack.endpoints.tokenIssuer} (dev sign-in: POST ${devTokenUrl(stack)})`],
+    ['Step Functions', stack.endpoints.sfn],
+    ['DynamoDB Streams', stack.endpoints.dynamodbStreams],
+    ['EventBridge', stack.endpoints.eventBridge],
+    ['Scheduler', stack.endpoints.scheduler],
   ];
   return [
     '',

@@ -1,5 +1,5 @@
 import { DEFAULT_CONFIG } from '../../infra/config';
-import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { PGlite } from '@electric-sql/pglite';
@@ -153,6 +153,11 @@ export interface LocalStack {
   lifecycle: LifecycleAdapter<IotLifecycleEvent>;
   /** Writes a CONVO_HISTORY item through the local DynamoDB endpoint, as the chat product does. */
   putMessage(item: Record<string, unknown>): Promise<void>;
+  /**
+   * Marks a message handled straight in CONVO_HISTORY, the first writer winning, as a claim does
+   * (the agent API's claim route for agents; this for tests that need no signed-in agent).
+   */
+  claimMessage(identity: { conversationId: string; messageId: string }, agentId: string, handledAt?: string): Promise<void>;
   /** Resolves when every stream record and presence event so far has been fully processed. */
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -529,6 +534,22 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       lifecycle,
       putMessage: async (item) => {
         await ddb.send(new PutItemCommand({ TableName: convoHistoryTable, Item: marshall(item, { removeUndefinedValues: true }) }));
+      },
+      claimMessage: async (identity, agentId, handledAt = new Date().toISOString()) => {
+        const { handledBy, handledAt: handledAtName } = CONVO_HISTORY_TABLE.claim;
+        await ddb.send(
+          new UpdateItemCommand({
+            TableName: convoHistoryTable,
+            Key: {
+              [CONVO_HISTORY_TABLE.partitionKey]: { S: identity.conversationId },
+              [CONVO_HISTORY_TABLE.sortKey]: { S: identity.messageId },
+            },
+            UpdateExpression: 'SET #by = :by, #at = :at',
+            ConditionExpression: 'attribute_not_exists(#by)',
+            ExpressionAttributeNames: { '#by': handledBy, '#at': handledAtName },
+            ExpressionAttributeValues: { ':by': { S: agentId }, ':at': { S: handledAt } },
+          }),
+        );
       },
       settle: async () => {
         await lifecycle.idle();

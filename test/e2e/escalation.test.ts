@@ -1,4 +1,3 @@
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { scheduleNameOf } from '../../contracts/escalation';
 import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
@@ -29,14 +28,12 @@ type Message = ReturnType<typeof customerMessage>;
 
 describe('escalation end to end', () => {
   let stack: LocalStack;
-  let ddb: DynamoDBClient;
   let scheduler: SchedulerClient;
   const records: DynamoDbStreamRecord[] = [];
   const devices: OnlineDevice[] = [];
 
   beforeAll(async () => {
     stack = await startLocalStack({ retryIntervalMs: 0, pipeBatchingWindowMs: 5, answerWithinSeconds: ANSWER_WITHIN_SECONDS });
-    ddb = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: stack.config.region, credentials: LOCAL_CREDENTIALS });
     scheduler = new SchedulerClient({ endpoint: stack.endpoints.scheduler, region: stack.config.region, credentials: LOCAL_CREDENTIALS });
     stack.dynamodb.onStreamRecord((record) => records.push(record));
   });
@@ -45,7 +42,6 @@ describe('escalation end to end', () => {
     await stack.settle();
   });
   afterAll(async () => {
-    ddb.destroy();
     scheduler.destroy();
     await stack.stop();
   });
@@ -60,15 +56,7 @@ describe('escalation end to end', () => {
   const escalationsOf = (m: Message): LocalEscalation[] =>
     stack.escalation.escalations().filter((e) => e.message.includes(`Conversation: ${m.conversationId}\n`) && e.message.includes(`Message:      ${m.messageId}\n`));
   const claim = async (m: Message, agentId: string) => {
-    await ddb.send(
-      new UpdateItemCommand({
-        TableName: stack.config.convoHistoryTable,
-        Key: { conversationId: { S: m.conversationId }, messageId: { S: m.messageId } },
-        UpdateExpression: 'SET handledBy = :by, handledAt = :at',
-        ConditionExpression: 'attribute_not_exists(handledBy)',
-        ExpressionAttributeValues: { ':by': { S: agentId }, ':at': { S: new Date().toISOString() } },
-      }),
-    );
+    await stack.claimMessage(m, agentId);
     await stack.settle();
   };
   const scheduleOf = (m: Message) => stack.escalation.scheduler.get(stack.escalation.scheduleGroupName, scheduleNameOf(m));

@@ -1,4 +1,4 @@
-import { DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { PGlite } from '@electric-sql/pglite';
 import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
 import { seededDevices } from '../../local/runtime/seed';
@@ -46,17 +46,7 @@ describe('nothing lost on the local flow', () => {
   const quarantined = (): QuarantineEntry['quarantine'][] =>
     stack.sqs.peek(stack.config.quarantineQueueUrl.split('/').pop()!).map((m) => JSON.parse(m.body).quarantine);
 
-  const claim = async (m: { conversationId: string; messageId: string }, agentId: string, handledAt: string) => {
-    await ddb.send(
-      new UpdateItemCommand({
-        TableName: stack.config.convoHistoryTable,
-        Key: { conversationId: { S: m.conversationId }, messageId: { S: m.messageId } },
-        UpdateExpression: 'SET handledBy = :by, handledAt = :at',
-        ConditionExpression: 'attribute_not_exists(handledBy)',
-        ExpressionAttributeValues: { ':by': { S: agentId }, ':at': { S: handledAt } },
-      }),
-    );
-  };
+  const claim = (m: { conversationId: string; messageId: string }, agentId: string, handledAt: string) => stack.claimMessage(m, agentId, handledAt);
 
   it('delivers the same messageId in two conversations as two messages to every inbox of their audience', async () => {
     const first = message({ messageId: 'msg-1' });

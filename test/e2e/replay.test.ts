@@ -112,14 +112,7 @@ describe('npm run replay on the local runtime', () => {
     const m = message();
     await stack.putMessage(m);
     await stack.settle();
-    await ddb.send(
-      new UpdateItemCommand({
-        TableName: stack.config.convoHistoryTable,
-        Key: { conversationId: { S: m.conversationId }, messageId: { S: m.messageId } },
-        UpdateExpression: 'SET handledBy = :by, handledAt = :at',
-        ExpressionAttributeValues: { ':by': { S: 'bob' }, ':at': { S: '2026-11-24T12:00:00.000Z' } },
-      }),
-    );
+    await stack.claimMessage(m, 'bob', '2026-11-24T12:00:00.000Z');
     await stack.settle();
     for (const clientId of TEAM) expect(inboxOf(clientId, m).map((n) => n.kind)).toEqual(['message.created', 'message.handled']);
     await emptyInboxes();

@@ -9,7 +9,7 @@ import { readConfigFrom } from '../../infra/config';
 import { CLAIM_ATTRIBUTES } from '../../infra/constructs/agent-api';
 import { SCHEMA_SQL } from '../../sql/schema';
 import { AGENT_API_ROUTES } from '../../contracts/agent-access';
-import { asArray, identityStatements, logicalId, nagFindings, roleStatements, synthesize, type Synthesized } from './support/synth';
+import { asArray, identityStatements, logicalId, nagFindings, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 const ISSUER = 'https://login.crm.example.com/';
 const OIDC = { oidcIssuer: ISSUER, oidcAudience: 'agentcrm-web', agentIdClaim: 'agent_id', agentApiConcurrency: '25', iotAuthorizerConcurrency: 7 };
@@ -21,8 +21,6 @@ beforeAll(() => {
   external = synthesize(OIDC, { bundle: false });
 }, 120_000);
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const idIn = (s: Synthesized, type: string, prefix: string) => logicalId(s.template, type, prefix);
 const functionProps = (s: Synthesized, prefix: string) => s.template.findResources('AWS::Lambda::Function')[idIn(s, 'AWS::Lambda::Function', prefix)].Properties;
 

@@ -14,17 +14,7 @@ import {
   NOTIFICATION_FANOUT_SUBSTITUTION_KEYS,
   placeholdersIn,
 } from '../../state-machines/workflows';
-import {
-  acknowledgments,
-  asArray,
-  identityStatements,
-  logicalId,
-  nagFindings,
-  REPO_ROOT,
-  roleStatements,
-  synthesize,
-  type Synthesized,
-} from './support/synth';
+import { acknowledgments, asArray, identityStatements, logicalId, nagFindings, REPO_ROOT, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 let s: Synthesized;
 // Bundling the four handlers with esbuild and synthesising take a while on a busy CI machine.
@@ -32,8 +22,6 @@ beforeAll(() => {
   s = synthesize();
 }, 180_000);
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const id = (type: string, prefix: string) => logicalId(s.template, type, prefix);
 
 const LOG_WRITE = (logGroup: string) => ({

@@ -3,15 +3,13 @@
  * name in the environment of the three tasks that use it and in the outputs, and exactly who may
  * do what on it (the agent API puts and deletes, record-presence reads, the sweep deletes).
  */
-import { nagFindings, asArray, identityStatements, logicalId, roleStatements, synthesize, type Synthesized } from './support/synth';
+import { nagFindings, asArray, identityStatements, logicalId, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 let s: Synthesized;
 beforeAll(() => {
   s = synthesize({}, { bundle: false });
 }, 120_000);
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const id = (type: string, prefix: string) => logicalId(s.template, type, prefix);
 const registry = () => id('AWS::DynamoDB::Table', 'DeviceRegistryTable');
 const environmentOf = (fn: string) => s.template.findResources('AWS::Lambda::Function')[id('AWS::Lambda::Function', fn)].Properties.Environment.Variables;

@@ -20,10 +20,8 @@ import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { ConfigError, DEFAULT_CONFIG, readConfigFrom } from '../../infra/config';
 import { AnswerTimer, AnswerWithinMinutesError } from '../../infra/constructs/escalation-timer';
 import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
-import { logicalId, nagFindings, roleStatements, synthesize, type Synthesized } from './support/synth';
+import { logicalId, nagFindings, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const idIn = (template: Template) => (type: string, prefix: string) => logicalId(template, type, prefix);
 const pascal = (ruleId: string) => ruleId.replace(/(^|-)([a-z])/g, (_all, _dash, ch: string) => ch.toUpperCase());
 // Resource "*" is X-Ray's, which the task construct grants every function; the log group is its own.

@@ -11,15 +11,13 @@ import {
   outcomeEventBusName,
   outcomesQueueName,
 } from '../../contracts/outcomes';
-import { logicalId, nagFindings, roleStatements, synthesize, type Synthesized } from './support/synth';
+import { logicalId, nagFindings, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 let s: Synthesized;
 beforeAll(() => {
   s = synthesize({}, { bundle: false });
 }, 180_000);
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const id = (type: string, prefix: string) => logicalId(s.template, type, prefix);
 const queue = () => id('AWS::SQS::Queue', 'OutcomesQueue');
 const dlq = () => id('AWS::SQS::Queue', 'OutcomesDeadLetterQueue');

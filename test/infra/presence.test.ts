@@ -4,15 +4,13 @@
  * (connections and subscriptions) reach record-presence.
  */
 import { Match } from 'aws-cdk-lib/assertions';
-import { nagFindings, roleStatements, logicalId, synthesize, type Synthesized } from './support/synth';
+import { nagFindings, roleStatements, logicalId, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 let s: Synthesized;
 beforeAll(() => {
   s = synthesize({}, { bundle: false });
 }, 180_000);
 
-const ref = (id: string) => ({ Ref: id });
-const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 const id = (type: string, prefix: string) => logicalId(s.template, type, prefix);
 const recordPresence = () => id('AWS::Lambda::Function', 'PresenceRecordPresenceFunction');
 const failureQueue = () => id('AWS::SQS::Queue', 'PresenceFailureQueue');

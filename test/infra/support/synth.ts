@@ -119,3 +119,7 @@ export const roleStatements = (template: Template, roleLogicalId: string): State
   Object.values(template.findResources('AWS::IAM::Policy'))
     .filter((policy) => (policy.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleLogicalId))
     .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[]);
+
+/** CloudFormation `Ref` and `Fn::GetAtt … Arn` of a logical id, as templates write them. */
+export const ref = (id: string) => ({ Ref: id });
+export const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });

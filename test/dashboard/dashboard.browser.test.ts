@@ -492,9 +492,10 @@ if (!runnable) {
     try {
       const pageD = await openPage(contextD);
       await signIn('dave', pageD);
-      await setActive(false);
-      // Switching the device off and on opens it again: its first API call is refused.
+      // Off first: a stopped device makes no call (its follow-up drain 5 s after connect included),
+      // so the refusal comes from the call that opening it again makes first.
       await setOnline('dave-laptop', false, pageD);
+      await setActive(false);
       await device('dave-laptop', pageD).locator('.switch').click();
       await waitForState('dave-laptop', 'signed-out', pageD);
       expect(await pageD.getByTestId('agent-dave').getAttribute('data-signed-in')).toBe('false');

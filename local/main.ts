@@ -1,6 +1,6 @@
 import './runtime/promise-with-resolvers';
 import '../sql/register-text-loader';
-import { parseArgs } from 'node:util';
+import { parseFlags, UsageError } from '../ops/cli';
 import { ownerHashOf, parseClientId } from '../contracts/agent-access';
 import { ANSWER_WITHIN_MINUTES } from '../contracts/escalation';
 import { devTokenUrl, startDashboard, type Dashboard } from './dashboard/server';
@@ -49,13 +49,6 @@ export const USAGE = [
   `  ${'--help'.padEnd(43)} this text`,
 ].join('\n');
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 export interface MainOptions {
   dashboardPort: number;
   ports: LocalPorts;
@@ -72,22 +65,16 @@ const parsePort = (value: string, source: string): number => {
 
 /** Flags win over environment variables, which win over the defaults. */
 export const parseOptions = (argv: string[], env: NodeJS.ProcessEnv): MainOptions => {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        ...Object.fromEntries(Object.keys(PORTS).map((flag) => [flag, { type: 'string' as const }])),
-        verbose: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        'answer-within-seconds': { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const { values } = parseFlags({
+    args: argv,
+    options: {
+      ...Object.fromEntries(Object.keys(PORTS).map((flag) => [flag, { type: 'string' as const }])),
+      verbose: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+      'answer-within-seconds': { type: 'string' },
+    },
+    allowPositionals: false,
+  });
   const options: MainOptions = { dashboardPort: DEFAULT_DASHBOARD_PORT, ports: {}, verbose: values.verbose === true, help: values.help === true };
   for (const [flag, [envName, key]] of Object.entries(PORTS) as [PortFlag, (typeof PORTS)[PortFlag]][]) {
     const fromFlag = values[flag];

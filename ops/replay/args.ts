@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { httpUrlFlag, parseFlags, UsageError } from '../cli';
 
 /** `npm run replay -- …`: the command line, parsed and checked before anything is read or run. */
 
@@ -34,13 +34,6 @@ export const USAGE = [
   '',
   'Exit code: 0 when nothing failed, 1 when an item failed, 2 for a usage error.',
 ].join('\n');
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
 
 export interface ReplayArgs {
   messages: { conversationId: string; messageId: string }[];
@@ -82,37 +75,19 @@ const parseMessage = (value: string): { conversationId: string; messageId: strin
   return { conversationId: value.slice(0, slash), messageId: value.slice(slash + 1) };
 };
 
-const url = (flag: string, value: string | undefined): string | undefined => {
-  if (value === undefined) return undefined;
-  try {
-    const parsed = new URL(value);
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('not http(s)');
-  } catch {
-    throw new UsageError(`--${flag} must be an http(s) URL, got "${value}"`);
-  }
-  return value;
-};
-
 export const parseReplayArgs = (argv: readonly string[]): ReplayArgs => {
-  let values: Record<string, string | string[] | boolean | undefined>;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args: [...argv],
-      options: {
-        ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: flag === 'message' }])),
-        dlq: { type: 'boolean' },
-        quarantine: { type: 'boolean' },
-        'dry-run': { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values, positionals } = parseFlags({
+    args: [...argv],
+    options: {
+      ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const, multiple: flag === 'message' }])),
+      dlq: { type: 'boolean' },
+      quarantine: { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  });
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const text = (flag: (typeof STRING_FLAGS)[number]) => {
     const value = values[flag];
@@ -130,14 +105,14 @@ export const parseReplayArgs = (argv: readonly string[]): ReplayArgs => {
     stack: text('stack'),
     stateMachineArn: text('state-machine-arn'),
     table: text('table'),
-    dlqUrl: url('dlq-url', text('dlq-url')),
-    quarantineUrl: url('quarantine-url', text('quarantine-url')),
+    dlqUrl: httpUrlFlag('dlq-url', text('dlq-url')),
+    quarantineUrl: httpUrlFlag('quarantine-url', text('quarantine-url')),
     region: text('region'),
     endpoints: {
-      sfn: url('endpoint-sfn', text('endpoint-sfn')),
-      dynamodb: url('endpoint-dynamodb', text('endpoint-dynamodb')),
-      dynamodbStreams: url('endpoint-dynamodb-streams', text('endpoint-dynamodb-streams')),
-      sqs: url('endpoint-sqs', text('endpoint-sqs')),
+      sfn: httpUrlFlag('endpoint-sfn', text('endpoint-sfn')),
+      dynamodb: httpUrlFlag('endpoint-dynamodb', text('endpoint-dynamodb')),
+      dynamodbStreams: httpUrlFlag('endpoint-dynamodb-streams', text('endpoint-dynamodb-streams')),
+      sqs: httpUrlFlag('endpoint-sqs', text('endpoint-sqs')),
     },
   };
   if (args.stateMachineArn !== undefined && !/^arn:[^:]+:states:[^:]+:\d{12}:stateMachine:.+$/.test(args.stateMachineArn)) {

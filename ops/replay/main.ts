@@ -4,7 +4,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync } from 'node:fs';
 import { LOCAL_OUTPUTS_FILE, OutputsError, readOutputsFile, requireOutput, resolveLocations, type Locations } from '../outputs';
-import { parseReplayArgs, UsageError, USAGE, type ReplayArgs } from './args';
+import { UsageError } from '../cli';
+import { parseReplayArgs, USAGE, type ReplayArgs } from './args';
 import { formatItem, formatSummary, replayDlq, replayMessage, replayQuarantine, summarize, type ItemReport, type ReplayClients, type ReplayContext } from './replay';
 
 /**

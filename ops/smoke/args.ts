@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { httpUrlFlag, parseFlags, UsageError } from '../cli';
 
 /** `npm run smoke -- …`: the command line, parsed and checked before anything is called. */
 
@@ -44,13 +44,6 @@ export const USAGE = [
   'Exit code: 0 when every step passed, 1 when a step failed (the cleanup still ran), 2 for a usage error.',
 ].join('\n');
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
 export interface SmokeArgs {
   help: boolean;
   json: boolean;
@@ -95,32 +88,23 @@ const STRING_FLAGS = [
 const URL_FLAGS = ['api-url', 'endpoint-dynamodb', 'token-issuer'] as const;
 
 export const parseSmokeArgs = (argv: readonly string[]): SmokeArgs => {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        ...Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: 'string' as const }])),
-        local: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
+  const { values } = parseFlags({
+    args: [...argv],
+    allowPositionals: false,
+    options: {
+      ...Object.fromEntries(STRING_FLAGS.map((name) => [name, { type: 'string' as const }])),
+      local: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean' },
+    },
+  });
   const str = (name: (typeof STRING_FLAGS)[number]): string | undefined => {
     const value = values[name];
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value.trim() === '') throw new UsageError(`--${name} must not be empty`);
     return value;
   };
-  for (const name of URL_FLAGS) {
-    const value = str(name);
-    if (value !== undefined && !/^https?:\/\/[^/]/.test(value)) throw new UsageError(`--${name} must be an http(s) URL, got "${value}"`);
-  }
+  for (const name of URL_FLAGS) httpUrlFlag(name, str(name));
   const help = values.help === true;
   const timeoutText = str('step-timeout-ms');
   const stepTimeoutMs = timeoutText === undefined ? DEFAULT_STEP_TIMEOUT_MS : Number(timeoutText);

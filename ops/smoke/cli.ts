@@ -1,12 +1,5 @@
+import { runCli } from '../cli';
 import { main } from './main';
 
 /** `npm run smoke -- …` (see ./args.ts for the options). */
-main(process.argv.slice(2), { out: (text) => console.log(text), err: (text) => console.error(text) }).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error('error: smoke stopped:', error);
-    process.exitCode = 1;
-  },
-);
+runCli('smoke', main);

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { AgentApi } from '../../client/api';
 import { TokenSource } from '../../client/token';
 import { LOCAL_OUTPUTS_FILE, OutputsError, readOutputsFile, resolveLocations, type Locations } from '../outputs';
-import { parseSmokeArgs, UsageError, USAGE, type SmokeArgs } from './args';
+import { UsageError } from '../cli';
+import { parseSmokeArgs, USAGE, type SmokeArgs } from './args';
 import { readSmokeOutputs, SMOKE_ENDPOINT_KEYS, SMOKE_OUTPUT_KEYS, type SmokeEndpoints, type SmokeOutputs } from './locations';
 import { formatStep, formatSummary, runSmoke, type SmokeTarget } from './smoke';
 

@@ -16,6 +16,7 @@ import {
   streamRecord,
   VALID_FIXTURES,
 } from './fixtures';
+import { fixture as jsonFixture } from '../support/fixtures';
 import { walkStates } from '../../state-machines/workflows';
 import { DEFINITION, runWorkflow, SUBSTITUTIONS, TASK_NAMES, type Scripts, type TaskInputs } from './harness';
 
@@ -132,30 +133,10 @@ describe('fixtures', () => {
 
 describe('aws-local-stepfunctions behaviour the harness relies on', () => {
   // A tiny definition with the same shape as the real one: a Map of Maps, one Task per device.
-  const nested = {
-    StartAt: 'Records',
-    States: {
-      Records: {
-        Type: 'Map',
-        ItemProcessor: {
-          StartAt: 'Devices',
-          States: {
-            Devices: {
-              Type: 'Map',
-              ItemsPath: '$.devices',
-              ItemProcessor: { StartAt: 'Send', States: { Send: { Type: 'Task', Resource: 'arn:aws:states:::sqs:sendMessage', End: true } } },
-              ResultPath: null,
-              Next: 'Done',
-            },
-            Done: { Type: 'Pass', End: true },
-          },
-        },
-        End: true,
-      },
-    },
-  };
+  const nested = jsonFixture<StateMachineDefinition>('asl-engine', 'nested-map.asl');
+
   const collect = async (send: () => Promise<unknown>) => {
-    const machine = new StateMachine(nested as unknown as StateMachineDefinition);
+    const machine = new StateMachine(nested);
     const input = Array.from({ length: 4 }, () => ({ devices: [1, 2, 3, 4, 5] }));
     const execution = machine.run(input, { overrides: { taskResourceLocalHandlers: { Send: send as never } } });
     const events: { type: string }[] = [];

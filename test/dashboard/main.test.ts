@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { authorizerWebSocketUrl } from '../../client/iot-authorizer-url';
 import type { DashboardConfig } from '../../local/dashboard/types';
-import { DEFAULT_DASHBOARD_PORT, parseOptions, UsageError } from '../../local/main';
+import { DEFAULT_DASHBOARD_PORT, parseOptions } from '../../local/main';
+import { UsageError } from '../../ops/cli';
 
 const ROOT = join(__dirname, '..', '..');
 

@@ -1,4 +1,5 @@
-import { parseOptions, UsageError } from '../../local/main';
+import { parseOptions } from '../../local/main';
+import { UsageError } from '../../ops/cli';
 
 describe('npm start --answer-within-seconds', () => {
   it('takes the answer timer from the flag, else from CONVO_ANSWER_WITHIN_SECONDS, and leaves the default to the stack otherwise', () => {

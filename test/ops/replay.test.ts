@@ -2,7 +2,8 @@ import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } fro
 import { SFNClient, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MAX_PIPE_BATCH_SIZE, type BatchEntry } from '../../contracts/enrichment';
-import { parseReplayArgs, UsageError } from '../../ops/replay/args';
+import { UsageError } from '../../ops/cli';
+import { parseReplayArgs } from '../../ops/replay/args';
 import { prepare, recordsFromItem, TABLE_SEQUENCE, type Item } from '../../ops/replay/records';
 import { readRange, runEntries } from '../../ops/replay/replay';
 

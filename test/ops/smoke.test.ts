@@ -4,7 +4,8 @@ import { EventEmitter } from 'node:events';
 import type { MqttClient } from 'mqtt';
 import type { AgentApi } from '../../client/api';
 import { TokenSource } from '../../client/token';
-import { DEFAULT_DEVICE_LABEL, DEFAULT_STEP_TIMEOUT_MS, parseSmokeArgs, UsageError } from '../../ops/smoke/args';
+import { UsageError } from '../../ops/cli';
+import { DEFAULT_DEVICE_LABEL, DEFAULT_STEP_TIMEOUT_MS, parseSmokeArgs } from '../../ops/smoke/args';
 import { parseSmokeOutputs } from '../../ops/smoke/locations';
 import { formatStep, PROBE_CHANNEL, PROBE_SENDER_ID, runSmoke, type StepReport } from '../../ops/smoke/smoke';
 

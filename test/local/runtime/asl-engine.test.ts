@@ -1,31 +1,11 @@
 import { AslEngine, type EngineEvent } from '../../../local/runtime/asl-engine';
 import type { MachineDef } from '../../../state-machines/workflows';
+import { fixture } from '../../support/fixtures';
 
 const IDENTITY = { region: 'eu-west-1', accountId: '111122223333', stateMachineName: 'engine-test' } as const;
 
 /** A Map of Maps with one Task per item, the shape of the real workflow. */
-const NESTED: MachineDef = {
-  StartAt: 'Records',
-  States: {
-    Records: {
-      Type: 'Map',
-      ItemProcessor: {
-        StartAt: 'Devices',
-        States: {
-          Devices: {
-            Type: 'Map',
-            ItemsPath: '$.devices',
-            ItemProcessor: { StartAt: 'Send', States: { Send: { Type: 'Task', Resource: 'arn:aws:states:::sqs:sendMessage', End: true } } },
-            ResultPath: null,
-            Next: 'Done',
-          },
-          Done: { Type: 'Pass', End: true },
-        },
-      },
-      End: true,
-    },
-  },
-};
+const NESTED = fixture<MachineDef>('asl-engine', 'nested-map.asl');
 
 /** One Task whose Parameters stringify the input's `n` and carry the execution id. */
 const STRINGIFY: MachineDef = {

@@ -71,6 +71,9 @@ const MAX_EMPTY_READS = 5;
  */
 export const FALLBACK_WINDOW_SKEW_MS = 5 * 60 * 1000;
 
+/** The largest UTC offset a timestamp can carry (UTC+14:00). */
+const MAX_UTC_OFFSET_MS = 14 * 60 * 60 * 1000;
+
 const errorText = (error: unknown): string => {
   const e = error as Error;
   return `${e.name ?? 'Error'}: ${e.message ?? String(error)}`;
@@ -275,10 +278,11 @@ export const readRange = async (streams: DynamoDBStreamsClient, info: PipeDlqBat
   }
 };
 
-const kindsInWindow = (item: Item, from: string, to: string): RecordKind[] => {
+const kindsInWindow = (item: Item, from: number, to: number): RecordKind[] => {
+  // Instants, not strings: the chat product may write createdAt with an offset (`…+02:00`).
   const within = (attribute: string) => {
-    const value = item[attribute]?.S;
-    return value !== undefined && value >= from && value <= to;
+    const at = Date.parse(item[attribute]?.S ?? '');
+    return at >= from && at <= to;
   };
   return kindsOf(item).filter((kind) => within(kind === 'created' ? 'createdAt' : CONVO_HISTORY_TABLE.claim.handledAt));
 };
@@ -289,8 +293,14 @@ const kindsInWindow = (item: Item, from: string, to: string): RecordKind[] => {
  * any record read before the stream gave up, each as the records of the events in the window.
  */
 const recordsFromTable = async (ctx: ReplayContext, info: PipeDlqBatchInfo, partial: StreamRecordLike[]): Promise<{ records: StreamRecordLike[]; how: string }> => {
-  const from = new Date(Date.parse(info.approximateArrivalOfFirstRecord) - FALLBACK_WINDOW_SKEW_MS).toISOString();
-  const to = new Date(Date.parse(info.approximateArrivalOfLastRecord) + FALLBACK_WINDOW_SKEW_MS).toISOString();
+  const fromMs = Date.parse(info.approximateArrivalOfFirstRecord) - FALLBACK_WINDOW_SKEW_MS;
+  const toMs = Date.parse(info.approximateArrivalOfLastRecord) + FALLBACK_WINDOW_SKEW_MS;
+  const from = new Date(fromMs).toISOString();
+  const to = new Date(toMs).toISOString();
+  // The Scan compares strings: widened by the largest UTC offset, so an offset timestamp within the
+  // window is read; kindsInWindow then keeps exactly the instants within it.
+  const scanFrom = new Date(fromMs - MAX_UTC_OFFSET_MS).toISOString();
+  const scanTo = new Date(toMs + MAX_UTC_OFFSET_MS).toISOString();
   const items = new Map<string, { item: Item; kinds: Set<RecordKind> }>();
   const add = (item: Item, kinds: RecordKind[]) => {
     const id = identityOf(keysOf(item));
@@ -309,11 +319,14 @@ const recordsFromTable = async (ctx: ReplayContext, info: PipeDlqBatchInfo, part
         TableName: ctx.convoHistoryTable,
         FilterExpression: '(#created BETWEEN :from AND :to) OR (#handled BETWEEN :from AND :to)',
         ExpressionAttributeNames: { '#created': 'createdAt', '#handled': CONVO_HISTORY_TABLE.claim.handledAt },
-        ExpressionAttributeValues: { ':from': { S: from }, ':to': { S: to } },
+        ExpressionAttributeValues: { ':from': { S: scanFrom }, ':to': { S: scanTo } },
         ExclusiveStartKey: startKey,
       }),
     );
-    for (const item of page.Items ?? []) add(item, kindsInWindow(item, from, to));
+    for (const item of page.Items ?? []) {
+      const kinds = kindsInWindow(item, fromMs, toMs);
+      if (kinds.length > 0) add(item, kinds);
+    }
     startKey = page.LastEvaluatedKey;
   } while (startKey !== undefined);
   const records = [...items.values()].flatMap(({ item, kinds }) => recordsFromItem(item, [...kinds]));
@@ -370,6 +383,11 @@ const replayDlqMessage = async (ctx: ReplayContext, queueUrl: string, message: M
     }
   }
   report.records = records.length;
+  if (records.length === 0) {
+    // Nothing read is not nothing to do: the entry points at records this run could not find, so it stays.
+    report.reason = `${report.reason ? `${report.reason}; ` : ''}no record found for the entry (kept)`;
+    return report;
+  }
   const prepared = prepare(records);
   const reasons: string[] = [];
   if (prepared.filteredOut > 0) reasons.push(`${prepared.filteredOut} record(s) do not pass the pipe filter (never notifications)`);

@@ -199,6 +199,23 @@ describe('npm run replay on the local runtime', () => {
     expect(dlq()).toEqual([]);
   }, 60_000);
 
+  /** Now (the clock the stream's arrival times follow), as the chat product would write it `hours` east of UTC. */
+  const nowAtOffset = (hours: number) => `${new Date(Date.now() + hours * 3_600_000).toISOString().slice(0, -1)}+0${hours}:00`;
+
+  it('--dlq past the stream retention finds an item whose createdAt carries a UTC offset: instants are compared, not strings', async () => {
+    const m = message({ createdAt: nowAtOffset(2) });
+    await deadLetter([m]);
+    offset += STREAM_RETENTION_MS + 60_000;
+
+    const run = await replay('--dlq');
+    expect(run.code).toBe(0);
+    expect(run.out).toContain('because the stream answered TrimmedDataAccessException');
+    expect(run.out).toContain('summary: replayed 1, skipped 0, failed 0');
+    expect(run.out).toContain(`${m.conversationId}/${m.messageId}`);
+    for (const clientId of TEAM) expect(inboxOf(clientId, m)).toHaveLength(1);
+    expect(dlq()).toEqual([]);
+  }, 60_000);
+
   it('--quarantine re-runs a quarantined record once its item is fixed, and deletes the quarantine message', async () => {
     const quarantine = () => stack.sqs.peek(queueName(stack.config.quarantineQueueUrl));
     const m = message({ senderType: 'robot' });

@@ -1,11 +1,13 @@
-import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand } from '@aws-sdk/client-dynamodb-streams';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBStreamsClient, GetRecordsCommand, GetShardIteratorCommand, TrimmedDataAccessException } from '@aws-sdk/client-dynamodb-streams';
 import { SFNClient, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
+import { ChangeMessageVisibilityCommand, DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { MAX_PIPE_BATCH_SIZE, type BatchEntry } from '../../contracts/enrichment';
 import { UsageError } from '../../ops/cli';
 import { parseReplayArgs } from '../../ops/replay/args';
 import { prepare, recordsFromItem, TABLE_SEQUENCE, type Item } from '../../ops/replay/records';
-import { readRange, runEntries } from '../../ops/replay/replay';
+import { readRange, replayDlq, runEntries, type ReplayContext } from '../../ops/replay/replay';
 
 const item = (extra: Item = {}): Item => ({
   conversationId: { S: 'conv-1' },
@@ -25,9 +27,80 @@ const record = (sequence: string) => ({ eventID: sequence, eventName: 'INSERT' a
 describe('replay library', () => {
   const streams = mockClient(DynamoDBStreamsClient);
   const sfn = mockClient(SFNClient);
+  const dynamodb = mockClient(DynamoDBClient);
+  const sqs = mockClient(SQSClient);
   beforeEach(() => {
     streams.reset();
     sfn.reset();
+    dynamodb.reset();
+    sqs.reset();
+  });
+
+  const DLQ_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/convo-notify-pipe-dlq';
+  /** One pipe DLQ entry (pointers only) whose batch reached the stream at 10:00:00Z and is past the stream's retention. */
+  const trimmedDlqEntry = () => {
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({
+        Messages: [
+          {
+            MessageId: 'dlq-1',
+            ReceiptHandle: 'rh-1',
+            Body: JSON.stringify({
+              DDBStreamBatchInfo: {
+                shardId: 'shardId-00000001700000000000-abcdef12',
+                startSequenceNumber: '100000000000000000001',
+                endSequenceNumber: '100000000000000000001',
+                approximateArrivalOfFirstRecord: '2026-12-01T10:00:00Z',
+                approximateArrivalOfLastRecord: '2026-12-01T10:00:00Z',
+                batchSize: 1,
+                streamArn: 'arn:aws:dynamodb:us-east-1:123456789012:table/CONVO_HISTORY/stream/2026-12-01T00:00:00.000',
+              },
+            }),
+          },
+        ],
+      })
+      .resolves({});
+    streams.on(GetShardIteratorCommand).rejects(new TrimmedDataAccessException({ message: 'trimmed', $metadata: {} }));
+  };
+  const ctx = (): ReplayContext => ({
+    clients: {
+      sfn: new SFNClient({ region: 'us-east-1' }),
+      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
+      streams: new DynamoDBStreamsClient({ region: 'us-east-1' }),
+      sqs: new SQSClient({ region: 'us-east-1' }),
+    },
+    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:m',
+    convoHistoryTable: 'CONVO_HISTORY',
+    dryRun: false,
+  });
+
+  it('keeps a DLQ entry, failed, when neither the stream nor the table has its records: never deleted as nothing to do', async () => {
+    trimmedDlqEntry();
+    dynamodb.on(ScanCommand).resolves({ Items: [] });
+    const [report] = await replayDlq(ctx(), DLQ_URL);
+    expect(report).toMatchObject({ outcome: 'failed', records: 0, reason: 'no record found for the entry (kept)' });
+    expect(sqs.commandCalls(DeleteMessageCommand)).toEqual([]);
+    expect(sfn.commandCalls(StartSyncExecutionCommand)).toEqual([]);
+    expect(sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input)).toEqual([{ QueueUrl: DLQ_URL, ReceiptHandle: 'rh-1', VisibilityTimeout: 0 }]);
+  });
+
+  it('finds in the table the item written with a UTC offset within the window, and not the one whose string only looks within it', async () => {
+    trimmedDlqEntry();
+    const within = item({ messageId: { S: 'msg-east' }, createdAt: { S: '2026-12-01T12:03:00.000+02:00' } });
+    const outside = item({ messageId: { S: 'msg-west' }, createdAt: { S: '2026-12-01T10:03:00.000-05:00' } });
+    dynamodb.on(ScanCommand).resolves({ Items: [within, outside] });
+    sfn.on(StartSyncExecutionCommand).resolves({ executionArn: 'arn:1', status: 'SUCCEEDED' });
+    const [report] = await replayDlq(ctx(), DLQ_URL);
+    // The Scan compares strings: its bounds are widened by the largest UTC offset, the instants are compared after.
+    expect(dynamodb.commandCalls(ScanCommand)[0].args[0].input.ExpressionAttributeValues).toEqual({
+      ':from': { S: '2026-11-30T19:55:00.000Z' },
+      ':to': { S: '2026-12-02T00:05:00.000Z' },
+    });
+    expect(report).toMatchObject({ outcome: 'replayed', deleted: true });
+    expect(report.entries).toHaveLength(1);
+    expect(report.entries[0]).toContain('conv-1/msg-east');
+    expect(sqs.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input)).toEqual([{ QueueUrl: DLQ_URL, ReceiptHandle: 'rh-1' }]);
   });
 
   it('builds the created record of an unanswered item, normalized as the pipe does', () => {

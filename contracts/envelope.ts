@@ -68,11 +68,15 @@ export interface MessageIdentity {
 const kindSuffix = (kind: NotificationKind): string => (kind === 'message.created' ? 'created' : 'handled');
 
 /**
- * `<conversationId>/<messageId>#created|handled`, each id URI-encoded so that a `/` or `#` inside an
- * id can never make two identities collide.
+ * `<conversationId>/<messageId>`, each id URI-encoded so that a `/` or `#` inside an id can never
+ * make two identities collide, nor be mistaken for what a caller appends.
  */
+export const identityKeyOf = (identity: MessageIdentity): string =>
+  `${encodeURIComponent(identity.conversationId)}/${encodeURIComponent(identity.messageId)}`;
+
+/** `<identityKeyOf>#created|handled`. */
 export const notificationIdOf = (identity: MessageIdentity, kind: NotificationKind): string =>
-  `${encodeURIComponent(identity.conversationId)}/${encodeURIComponent(identity.messageId)}#${kindSuffix(kind)}`;
+  `${identityKeyOf(identity)}#${kindSuffix(kind)}`;
 
 /** The SQS deduplication id of a notification event: a hex SHA-256 (computed in task code). */
 export const DeduplicationIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256');

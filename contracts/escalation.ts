@@ -6,6 +6,7 @@ import {
   MessageIdSchema,
   TenantIdSchema,
   TopicSchema,
+  identityKeyOf,
   type MessageIdentity,
   type Topic,
 } from './envelope';
@@ -40,7 +41,7 @@ export type EscalationReason = z.infer<typeof EscalationReasonSchema>;
 
 /**
  * A created message that reached devices of which none was online. The exact value 0 (EventBridge
- * matches JSON numbers exactly) rather than `numeric`: one operator fewer for the local matcher.
+ * matches JSON numbers exactly): a count is a whole number, so no `numeric` range is needed.
  */
 export const NOBODY_ONLINE_PATTERN = {
   source: [OUTCOME_EVENT_SOURCE],
@@ -121,10 +122,6 @@ const SCHEDULE_NAME_PREFIX = 'unanswered-';
 /** What a schedule name may hold (CreateSchedule `Name`: 1–64 of `[0-9a-zA-Z-_.]`). */
 export const SCHEDULE_NAME_PATTERN = /^[0-9A-Za-z\-_.]{1,64}$/;
 
-/** The identity as one unambiguous string: each id URI-encoded, so a `/` inside an id cannot collide. */
-const identityKey = (identity: MessageIdentity): string =>
-  `${encodeURIComponent(identity.conversationId)}/${encodeURIComponent(identity.messageId)}`;
-
 /**
  * The answer timer's schedule name: `unanswered-` + hex SHA-256 of the identity, cut to the
  * Scheduler's 64 characters (212 bits of the hash remain). Ids are up to 128 characters each and may
@@ -132,7 +129,7 @@ const identityKey = (identity: MessageIdentity): string =>
  * same schedule, so a replay or a duplicate record creates no second one (ConflictException).
  */
 export const scheduleNameOf = (identity: MessageIdentity): string => {
-  const digest = createHash('sha256').update(identityKey(identity), 'utf8').digest('hex');
+  const digest = createHash('sha256').update(identityKeyOf(identity), 'utf8').digest('hex');
   return `${SCHEDULE_NAME_PREFIX}${digest}`.slice(0, AWS_LIMITS.schedulerNameChars);
 };
 
@@ -175,7 +172,7 @@ export const ESCALATION_MARKERS_TABLE = {
 export const ESCALATION_MARKER_TTL_DAYS = 30;
 
 /** `<reason>#<conversationId>/<messageId>`, ids URI-encoded. */
-export const markerKeyOf = (identity: MessageIdentity, reason: EscalationReason): string => `${reason}#${identityKey(identity)}`;
+export const markerKeyOf = (identity: MessageIdentity, reason: EscalationReason): string => `${reason}#${identityKeyOf(identity)}`;
 
 // ---------------------------------------------------------------------------------------------
 // Environment of the tasks (names only: the CDK and the local runtime set them, the tasks read them)

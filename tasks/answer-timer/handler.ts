@@ -4,6 +4,7 @@ import {
   ANSWER_TIMER_ENV,
   ESCALATION_METRICS,
   OutcomeRuleEventSchema,
+  SCHEDULE_NAME_PATTERN,
   scheduleNameOf,
   type UnansweredTimerInput,
 } from '../../contracts/escalation';
@@ -34,21 +35,18 @@ export const SCHEDULE_RETRY_POLICY = { MaximumRetryAttempts: 5, MaximumEventAgeI
  */
 export const MIN_SCHEDULE_LEAD_MS = 60_000;
 
+// 0 (off) still loads: the local runtime loads this handler whatever the timer, and then routes
+// nothing to it (escalationRules(0)); the stack creates no answer-timer function at all for 0.
 const minutesSchema = z.coerce.number().min(0, 'must be 0 (off) or more').finite();
-const rawEnv = readEnv({ [ANSWER_TIMER_ENV.answerWithinMinutes]: minutesSchema });
-const answerWithinMs = rawEnv[ANSWER_TIMER_ENV.answerWithinMinutes] * 60_000;
-
 const ARN = /^arn:aws[a-z-]*:/;
-// When the timer is off the stack may create no group, role or DLQ: only then may they be missing.
-const timerEnv =
-  answerWithinMs > 0
-    ? readEnv({
-        [ANSWER_TIMER_ENV.groupName]: z.string().regex(/^[0-9A-Za-z\-_.]{1,64}$/, 'must be a schedule group name'),
-        [ANSWER_TIMER_ENV.targetArn]: z.string().regex(ARN, 'must be an ARN'),
-        [ANSWER_TIMER_ENV.roleArn]: z.string().regex(ARN, 'must be an ARN'),
-        [ANSWER_TIMER_ENV.dlqArn]: z.string().regex(/^arn:aws[a-z-]*:sqs:/, 'must be an SQS queue ARN'),
-      })
-    : undefined;
+const timerEnv = readEnv({
+  [ANSWER_TIMER_ENV.answerWithinMinutes]: minutesSchema,
+  [ANSWER_TIMER_ENV.groupName]: z.string().regex(SCHEDULE_NAME_PATTERN, 'must be a schedule group name'),
+  [ANSWER_TIMER_ENV.targetArn]: z.string().regex(ARN, 'must be an ARN'),
+  [ANSWER_TIMER_ENV.roleArn]: z.string().regex(ARN, 'must be an ARN'),
+  [ANSWER_TIMER_ENV.dlqArn]: z.string().regex(/^arn:aws[a-z-]*:sqs:/, 'must be an SQS queue ARN'),
+});
+const answerWithinMs = timerEnv[ANSWER_TIMER_ENV.answerWithinMinutes] * 60_000;
 
 const { logger, metrics, tracer, instrument } = observability('answer-timer');
 const scheduler = tracer.captureAWSv3Client(new SchedulerClient({}));
@@ -62,9 +60,7 @@ export class SchedulerUnavailableError extends Error {
 }
 
 
-export type AnswerTimerResult =
-  | { readonly outcome: 'created' | 'exists' | 'deleted' | 'gone'; readonly scheduleName: string; readonly at?: string }
-  | { readonly outcome: 'off' };
+export type AnswerTimerResult = { readonly outcome: 'created' | 'exists' | 'deleted' | 'gone'; readonly scheduleName: string; readonly at?: string };
 
 /** `at(yyyy-mm-ddThh:mm:ss)` in UTC, rounded up to the second so it is never before `ms`. */
 export const atExpressionOf = (ms: number): string => `at(${new Date(Math.ceil(ms / 1000) * 1000).toISOString().slice(0, 19)})`;
@@ -77,7 +73,7 @@ export const scheduleTimeOf = (createdAt: string, nowMs: number, withinMs: numbe
 
 const failure = (error: unknown): string => `${(error as Error).name}: ${(error as Error).message}`;
 
-const start = async (outcome: NotificationOutcome, env: NonNullable<typeof timerEnv>): Promise<AnswerTimerResult> => {
+const start = async (outcome: NotificationOutcome, env: typeof timerEnv): Promise<AnswerTimerResult> => {
   const scheduleName = scheduleNameOf(outcome);
   const { dueMs, atMs } = scheduleTimeOf(outcome.createdAt, Date.now(), answerWithinMs);
   const input: UnansweredTimerInput = {
@@ -131,7 +127,7 @@ const start = async (outcome: NotificationOutcome, env: NonNullable<typeof timer
   return { outcome: 'created', scheduleName, at };
 };
 
-const stop = async (outcome: NotificationOutcome, env: NonNullable<typeof timerEnv>): Promise<AnswerTimerResult> => {
+const stop = async (outcome: NotificationOutcome, env: typeof timerEnv): Promise<AnswerTimerResult> => {
   const scheduleName = scheduleNameOf(outcome);
   try {
     await scheduler.send(new DeleteScheduleCommand({ Name: scheduleName, GroupName: env[ANSWER_TIMER_ENV.groupName] }));
@@ -157,10 +153,6 @@ export const handler = instrument(async (event: unknown): Promise<AnswerTimerRes
     throw new InvalidTaskInputError(`expected an outcome event (source ${OUTCOME_EVENT_SOURCE}, detail = notification outcome): ${describeZodError(parsed.error).message}`);
   }
   const outcome = parsed.data.detail;
-  if (timerEnv === undefined) {
-    logger.debug('answer timer off (answerWithinMinutes = 0)', { conversationId: outcome.conversationId, messageId: outcome.messageId });
-    return { outcome: 'off' };
-  }
   if (outcome.kind === 'handled') return stop(outcome, timerEnv);
   if (outcome.detailType === OUTCOME_DETAIL_TYPES.fannedOut) return start(outcome, timerEnv);
   throw new InvalidTaskInputError(`a created ${outcome.detailType} outcome starts no answer timer: the rule's pattern is wrong`);

@@ -78,10 +78,7 @@ export const devicePolicy = (iotArnPrefix: string, clientId: string): IoTAuthori
   ],
 });
 
-const DECISION_REASONS = AUTHORIZER_DECISION_REASONS;
-type DecisionReason = AuthorizerDecisionReason;
-
-const countDecision = (decision: 'allowed' | 'denied', reason: DecisionReason): void => {
+const countDecision = (decision: 'allowed' | 'denied', reason: AuthorizerDecisionReason): void => {
   metrics.addDimensions({ decision, reason });
   metrics.addMetric(METRIC_NAMES.authorizerDecisions, MetricUnit.Count, 1);
 };
@@ -94,7 +91,7 @@ const queryParameters = (event: IoTCustomAuthorizerEvent): URLSearchParams => {
 // The event carries the agent's token: it is never logged, whatever the execution-data setting.
 export const handler = instrument(async (event: IoTCustomAuthorizerEvent): Promise<IoTAuthorizerResponse> => {
   const connectionId = event?.connectionMetadata?.id;
-  const deny = (reasonClass: DecisionReason, reason: string, fields: Record<string, unknown> = {}): IoTAuthorizerResponse => {
+  const deny = (reasonClass: AuthorizerDecisionReason, reason: string, fields: Record<string, unknown> = {}): IoTAuthorizerResponse => {
     logger.warn('connection denied', { reason, reasonClass, connectionId, ...fields });
     countDecision('denied', reasonClass);
     return DENIED;
@@ -105,9 +102,9 @@ export const handler = instrument(async (event: IoTCustomAuthorizerEvent): Promi
   const clientId = event?.protocolData?.mqtt?.clientId;
 
   const shape = tokenShapeProblem(token);
-  if (shape !== undefined) return deny(DECISION_REASONS.malformedToken, shape);
+  if (shape !== undefined) return deny(AUTHORIZER_DECISION_REASONS.malformedToken, shape);
   const parsedClientId = parseClientId(clientId);
-  if (!parsedClientId.ok) return deny(DECISION_REASONS.malformedClientId, parsedClientId.problem, { clientIdLength: typeof clientId === 'string' ? clientId.length : undefined });
+  if (!parsedClientId.ok) return deny(AUTHORIZER_DECISION_REASONS.malformedClientId, parsedClientId.problem, { clientIdLength: typeof clientId === 'string' ? clientId.length : undefined });
   const device = clientId!;
 
   let agentId: string;
@@ -115,21 +112,21 @@ export const handler = instrument(async (event: IoTCustomAuthorizerEvent): Promi
   try {
     ({ agentId, expiresAt } = await verifyToken(token));
   } catch (error) {
-    if (error instanceof InvalidAgentTokenError) return deny(DECISION_REASONS.invalidToken, error.message, { clientId: device });
+    if (error instanceof InvalidAgentTokenError) return deny(AUTHORIZER_DECISION_REASONS.invalidToken, error.message, { clientId: device });
     logger.error('token verification failed', { connectionId, clientId: device, error });
-    countDecision('denied', DECISION_REASONS.verificationFailed);
+    countDecision('denied', AUTHORIZER_DECISION_REASONS.verificationFailed);
     return DENIED;
   }
 
   const remaining = expiresAt - Math.floor(Date.now() / 1000);
   if (remaining < IOT_SESSION_MIN_SECONDS) {
-    return deny(DECISION_REASONS.tokenExpiring, `token expires in ${remaining} s, less than ${IOT_SESSION_MIN_SECONDS} s: refresh it before connecting`, { clientId: device, agentId });
+    return deny(AUTHORIZER_DECISION_REASONS.tokenExpiring, `token expires in ${remaining} s, less than ${IOT_SESSION_MIN_SECONDS} s: refresh it before connecting`, { clientId: device, agentId });
   }
-  if (!isClientIdOf(device, agentId)) return deny(DECISION_REASONS.clientIdOfOtherAgent, 'client id was not issued to this agent', { clientId: device, agentId });
+  if (!isClientIdOf(device, agentId)) return deny(AUTHORIZER_DECISION_REASONS.clientIdOfOtherAgent, 'client id was not issued to this agent', { clientId: device, agentId });
 
   const session = Math.min(remaining, IOT_SESSION_MAX_SECONDS);
   logger.info('connection allowed', { connectionId, clientId: device, agentId, session });
-  countDecision('allowed', DECISION_REASONS.allowed);
+  countDecision('allowed', AUTHORIZER_DECISION_REASONS.allowed);
   return {
     isAuthenticated: true,
     principalId: iotPrincipalIdOf(device),

@@ -52,6 +52,9 @@ import { describeZodError } from '../shared/validation';
  * (tasks/shared/device-registry.ts), not Aurora, which may be paused. An event of a client id with
  * no registry item (never registered, unregistered, or deactivated by the stale-device sweep; the
  * IoT authorizer admits any client id issued to the caller's agent) is ignored and logged.
+ * Disconnects are the exception: they can only lower presence, and refusing them would leave the
+ * item of a device that was connected when it left the registry `connected`, with no expiry, for
+ * good. They skip the registry read and obey only the ordering and clock rules.
  *
  * An event stamped more than MAX_CLOCK_SKEW_MS ahead of this function's clock is refused: written,
  * it would outrank every real event of the device for as long as its timestamp stays ahead. A
@@ -101,7 +104,7 @@ export const REFUSAL_REASONS = {
   timestampAheadOfClock: 'timestamp-ahead-of-clock',
   /** A subscribe / unsubscribe of topics other than the device's own push topic. */
   notThePushTopic: 'not-the-push-topic',
-  /** The client id has no item in the device registry: not a registered device. */
+  /** The client id of a connect or subscription event has no item in the device registry: not a registered device. */
   unregisteredClientId: 'unregistered-client-id',
 } as const;
 export type RefusalReason = (typeof REFUSAL_REASONS)[keyof typeof REFUSAL_REASONS];
@@ -450,7 +453,7 @@ const recordPresence = async (event: unknown): Promise<RecordPresenceOutput> => 
     return { clientId, state, applied: false, reason };
   }
   // Last of the checks: the others cost no read.
-  if (!(await isRegistered(clientId))) {
+  if (state !== 'disconnected' && !(await isRegistered(clientId))) {
     const reason = REFUSAL_REASONS.unregisteredClientId;
     logger.warn(`lifecycle event ignored: ${reason}`, { clientId, state, eventTimestamp: timestamp, reason });
     return { clientId, state, applied: false, reason };

@@ -207,7 +207,7 @@ export const handler = instrument(async (event: unknown): Promise<ResolveRecipie
     // not end the paging: keep reading until a usable device or the end of the audience.
     if (devices.length > 0 || !hasMore || last === undefined || last === null) {
       const nextCursor = hasMore && last !== undefined && last !== null ? encodeCursor(last) : null;
-      logger.info('recipients page resolved', { topic: audience.topic, count: devices.length, skipped: page.length - devices.length, more: nextCursor !== null });
+      logger.info('recipients page resolved', { topic: audience.topic, count: devices.length, skipped, more: nextCursor !== null });
       metrics.addMetric(METRIC_NAMES.devicesResolved, MetricUnit.Count, devices.length);
       metrics.addMetric(METRIC_NAMES.devicesSkipped, MetricUnit.Count, skipped);
       return { devices, count: devices.length, nextCursor };

@@ -48,6 +48,10 @@ describe('escalation contract', () => {
     expect(scheduleNameOf({ conversationId: 'c-1', messageId: 'm-1' })).not.toBe(scheduleNameOf({ conversationId: 'c-1', messageId: 'm-2' }));
   });
 
+  it('keeps the schedule name of an identity across releases: a changed name would leave running timers unmatched', () => {
+    expect(scheduleNameOf({ conversationId: 'a/b', messageId: 'c' })).toBe('unanswered-529d15351c88e5f398f72b55eee0ebce3b44e1b588ce1e9e1a4e1');
+  });
+
   it('keys a marker by reason and identity, ids encoded', () => {
     expect(markerKeyOf({ conversationId: 'a/b', messageId: 'c' }, 'unanswered')).toBe('unanswered#a%2Fb/c');
     expect(markerKeyOf({ conversationId: 'a', messageId: 'b/c' }, 'unanswered')).toBe('unanswered#a/b%2Fc');

@@ -121,24 +121,29 @@ describe('answer-timer', () => {
   });
 });
 
-describe('answer-timer with ANSWER_WITHIN_MINUTES=0', () => {
-  it('does nothing, and needs no group, role, target or DLQ', async () => {
+describe('answer-timer at cold start', () => {
+  const load = (env: Record<string, string>) => {
     const saved = { ...process.env };
-    Object.assign(process.env, { ANSWER_WITHIN_MINUTES: '0', SCHEDULE_GROUP_NAME: '', SCHEDULE_TARGET_ARN: '', SCHEDULE_ROLE_ARN: '', SCHEDULE_DLQ_ARN: '' });
+    Object.assign(process.env, env);
     try {
-      let offHandler: typeof handler | undefined;
-      let offScheduler: ReturnType<typeof mockClient> | undefined;
       jest.isolateModules(() => {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        offScheduler = mockClient((require('@aws-sdk/client-scheduler') as typeof import('@aws-sdk/client-scheduler')).SchedulerClient);
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        offHandler = (require('../../tasks/answer-timer/handler') as typeof import('../../tasks/answer-timer/handler')).handler;
+        require('../../tasks/answer-timer/handler');
       });
-      expect(await offHandler!(created('2026-12-01T10:00:00.000Z'))).toEqual({ outcome: 'off' });
-      expect(await offHandler!(handled)).toEqual({ outcome: 'off' });
-      expect(offScheduler!.calls()).toHaveLength(0);
     } finally {
       process.env = saved;
+    }
+  };
+
+  it('loads with ANSWER_WITHIN_MINUTES=0, as the local runtime loads it with the timer off', () => {
+    expect(() => load({ ANSWER_WITHIN_MINUTES: '0' })).not.toThrow();
+  });
+
+  it('refuses to load without a schedule group, role, target and DLQ, whatever ANSWER_WITHIN_MINUTES holds', () => {
+    for (const minutes of ['0', '5']) {
+      expect(() => load({ ANSWER_WITHIN_MINUTES: minutes, SCHEDULE_GROUP_NAME: '', SCHEDULE_TARGET_ARN: '', SCHEDULE_ROLE_ARN: '', SCHEDULE_DLQ_ARN: '' })).toThrow(
+        expect.objectContaining({ name: 'ConfigurationError' }),
+      );
     }
   });
 });

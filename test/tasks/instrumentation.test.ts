@@ -23,6 +23,10 @@ const LOAD_ENV = {
   [ESCALATE_ENV.topicArn]: 'arn:aws:sns:us-east-1:123456789012:convo-notify-escalation',
   [ESCALATE_ENV.markersTableName]: 'convo-notify-escalation-markers',
   [ANSWER_TIMER_ENV.answerWithinMinutes]: '0',
+  [ANSWER_TIMER_ENV.groupName]: 'convo-notify-answer-timers',
+  [ANSWER_TIMER_ENV.targetArn]: 'arn:aws:lambda:us-east-1:123456789012:function:convo-notify-escalate',
+  [ANSWER_TIMER_ENV.roleArn]: 'arn:aws:iam::123456789012:role/convo-notify-scheduler',
+  [ANSWER_TIMER_ENV.dlqArn]: 'arn:aws:sqs:us-east-1:123456789012:convo-notify-schedule-dlq',
 };
 
 type Loaded = { handler: (event: unknown, context?: unknown) => Promise<unknown> };

@@ -134,15 +134,26 @@ describe('record-presence on DynamoDB: the write', () => {
 });
 
 describe('record-presence on DynamoDB: registered devices only', () => {
-  it('writes no PRESENCE item for any lifecycle event of a client id the registry does not hold, and one once it does', async () => {
+  it('writes no PRESENCE item for a connect or subscription of a client id the registry does not hold, and one once it does', async () => {
     const clientId = 'dev-not-registered';
-    for (const e of [event(clientId, 'connected', 1, T), subscribed(clientId, 1, T + 10), event(clientId, 'disconnected', 1, T + 20)]) {
+    for (const e of [event(clientId, 'connected', 1, T), subscribed(clientId, 1, T + 10)]) {
       await expect(recordPresence.handler(e)).resolves.toEqual({ clientId, state: e.eventType, applied: false, reason: recordPresence.REFUSAL_REASONS.unregisteredClientId });
     }
     expect(await storedItem(clientId)).toBeUndefined();
     await table.registerDevices(clientId);
     await expect(recordPresence.handler(event(clientId, 'connected', 2, T + 30))).resolves.toMatchObject({ applied: true });
     expect(await presenceOf(clientId)).toEqual({ state: 'connected', versionNumber: 2, eventTimestamp: T + 30 });
+  });
+
+  it('records the disconnect of a client id that left the registry while connected, with its expiry, so it does not stay online for good', async () => {
+    const clientId = 'dev-left-registry-connected';
+    await store(clientId, { state: 'connected', versionNumber: 4, eventTimestamp: T });
+    await expect(recordPresence.handler(event(clientId, 'disconnected', 4, T + 1_000))).resolves.toEqual({ clientId, state: 'disconnected', applied: true });
+    expect(await storedItem(clientId)).toMatchObject({
+      state: { S: 'disconnected' },
+      expiresAt: { N: String(Math.floor((T + 1_000) / 1000) + recordPresence.DISCONNECTED_TTL_SECONDS) },
+    });
+    await expect(recordPresence.handler(event(clientId, 'connected', 5, T + 2_000))).resolves.toMatchObject({ applied: false, reason: recordPresence.REFUSAL_REASONS.unregisteredClientId });
   });
 });
 

@@ -349,9 +349,9 @@ describe('record-presence: subscription events', () => {
 
 describe('record-presence: registered devices only', () => {
   const connectedItem = { sessionIdentifier: { S: '6b3ad1d7-1c3e-4b8e-9a47-2f8e0a2f1c11' }, eventTimestamp: { N: '1741083000000' } };
+  // Disconnects are not gated: see the tests after these.
   const events: [string, () => LifecycleEvent | SubscriptionEvent][] = [
     ['connected', () => lifecycle('connected')],
-    ['disconnected', () => lifecycle('disconnected')],
     ['subscribed', () => subscription('subscribed')],
     ['unsubscribed', () => subscription('unsubscribed')],
   ];
@@ -383,6 +383,33 @@ describe('record-presence: registered devices only', () => {
     expect(error).toBeInstanceOf(PresenceWriteError);
     expect(error).toMatchObject({ name: 'PresenceWriteError', cause, message: 'reading the device registry for dev-berta-laptop failed: ProvisionedThroughputExceededException: slow down' });
     expect(dynamodb).not.toHaveReceivedCommand(UpdateItemCommand);
+  });
+
+  it('records the disconnect of a client id the registry does not hold, with its expiry, while still refusing its connect', async () => {
+    registry().resolves({});
+    dynamodb.on(UpdateItemCommand).resolves({});
+    await expect(handler(lifecycle('disconnected'))).resolves.toEqual({ clientId: 'dev-berta-laptop', state: 'disconnected', applied: true });
+    expect(updateInputs()).toEqual([
+      expect.objectContaining({
+        Key: { clientId: { S: 'dev-berta-laptop' } },
+        ExpressionAttributeValues: expect.objectContaining({ ':state': { S: 'disconnected' }, ':expiresAt': { N: String(1741086600 + DISCONNECTED_TTL_SECONDS) } }),
+      }),
+    ]);
+    await expect(handler(lifecycle('connected'))).resolves.toEqual({ clientId: 'dev-berta-laptop', state: 'connected', applied: false, reason: REFUSAL_REASONS.unregisteredClientId });
+    expect(dynamodb).toHaveReceivedCommandTimes(UpdateItemCommand, 1);
+  });
+
+  it('records a disconnect without reading the device registry, so an unreadable registry does not hold it back', async () => {
+    registry().rejects(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+    dynamodb.on(UpdateItemCommand).resolves({});
+    await expect(handler(lifecycle('disconnected'))).resolves.toEqual({ clientId: 'dev-berta-laptop', state: 'disconnected', applied: true });
+    expect(allGetInputs().filter((input) => input.TableName === REGISTRY)).toEqual([]);
+  });
+
+  it('still drops the disconnect of an unregistered client id when the item holds a newer event', async () => {
+    registry().resolves({});
+    dynamodb.on(UpdateItemCommand).rejects(conditionFailed());
+    await expect(handler(lifecycle('disconnected'))).resolves.toEqual({ clientId: 'dev-berta-laptop', state: 'disconnected', applied: false });
   });
 });
 

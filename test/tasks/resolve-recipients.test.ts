@@ -382,4 +382,16 @@ describe('resolve-recipients: metrics', () => {
       { name: 'DevicesSkipped', value: 3 },
     ]);
   });
+
+  it('logs the rows skipped on every page read, not only the last one', async () => {
+    rds
+      .on(ExecuteStatementCommand)
+      .resolvesOnce(records(['a1', ''], ['a2', ''], ['a3', ''], ['a4', 'd4']))
+      .resolvesOnce(records(['a4', 'd4']));
+    const logs = captureLogs();
+    await handler({ audience: team, cursor: null });
+    expect(logs.filter((entry) => entry.message === 'recipients page resolved')).toEqual([
+      expect.objectContaining({ level: 'INFO', topic: 'team', count: 1, skipped: 3, more: false }),
+    ]);
+  });
 });

@@ -12,7 +12,8 @@ import { captureLogs, type LogEntry } from '../../support/logs';
  * The local runtime's device registry: every seeded device is registered, so its broker lifecycle
  * events reach PRESENCE through the real record-presence; a client id of the agent's that was never
  * registered gets through the IoT authorizer (it checks the owner hash, not the database),
- * connects and subscribes like any other, and still never appears in PRESENCE.
+ * connects and subscribes like any other, and is never online in PRESENCE (only its disconnect,
+ * which can only lower presence, is written).
  */
 
 describe('the local runtime’s device registry', () => {
@@ -66,7 +67,7 @@ describe('the local runtime’s device registry', () => {
     expect(isOnline(await presenceItem(clientId))).toBe(true);
   });
 
-  it('never writes PRESENCE for a client id that was never registered, and logs why for each of its events', async () => {
+  it('never records a client id that was never registered as online, logging why for its connect and subscribe, and writes only its disconnect', async () => {
     const unregistered = issueClientId('alice', () => new Uint8Array(8).fill(0xee));
     await connectAndSubscribe('alice', unregistered);
     await devices.splice(0)[0].endAsync(true);
@@ -74,11 +75,11 @@ describe('the local runtime’s device registry', () => {
     for (const deadline = Date.now() + 5_000; eventsOf().length < 3 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     await stack.settle();
     expect(eventsOf()).toEqual(['connected', 'subscribed', 'disconnected']);
-    expect(await presenceItem(unregistered)).toBeUndefined();
+    expect(await presenceItem(unregistered)).toMatchObject({ state: { S: 'disconnected' }, expiresAt: { N: expect.any(String) } });
+    expect(isOnline(await presenceItem(unregistered))).toBe(false);
     expect(logs.filter((l) => l.message === 'lifecycle event ignored: unregistered-client-id' && l.clientId === unregistered).map((l) => l.state)).toEqual([
       'connected',
       'subscribed',
-      'disconnected',
     ]);
   });
 });

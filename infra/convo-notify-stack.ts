@@ -174,6 +174,8 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
       queues: holdingQueues,
+      // Outcomes drive escalations: a stopped outcomes pipe must not leave them waiting unseen.
+      drainedQueues: { outcomes: this.outcomes.queue },
       destinationFunctions: { 'record-presence': this.presence.recordPresence.function, ...escalationFunctions },
       errorFunctions: escalationFunctions,
     });
@@ -186,6 +188,7 @@ export class ConvoNotifyStack extends Stack {
       prefix: config.prefix,
       stateMachine: this.workflow.stateMachine,
       pipeName: this.streamPipe.pipeName,
+      outcomes: { pipeName: this.outcomes.pipeName, queue: this.outcomes.queue },
       holdingQueues,
       agentApi: this.agentApi.httpApi,
       authorizerFunction: this.iotAuthorizer.function.function,

@@ -1,10 +1,10 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { DeviceRegistry } from './device-registry';
-import { secureQueue } from './inboxes';
+import { secureQueue } from './queues';
 import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
 
@@ -54,10 +54,8 @@ export class DeviceLifecycle extends Construct {
     props.database.grantQuery(this.function.role);
     props.registry.grantRemoval(this.function.role);
 
-    this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', Duration.days(14));
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+    this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', {
+      noDeadLetterQueueReason:
         'This queue is the dead-letter queue of the stale-device schedule target, the terminal holding place for sweeps that failed after their retries; a DLQ behind it would only duplicate it.',
     });
 

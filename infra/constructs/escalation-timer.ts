@@ -2,10 +2,10 @@ import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ANSWER_TIMER_ENV, ANSWER_WITHIN_MINUTES, scheduleGroupNameOf } from '../../contracts/escalation';
-import { HOLDING_QUEUE_RETENTION } from './retention';
+import { secureQueue } from './queues';
 import { TaskFunction } from './task-function';
 
 const SCHEDULER = 'scheduler.amazonaws.com';
@@ -64,15 +64,9 @@ export class AnswerTimer extends Construct {
     this.scheduleGroupName = scheduleGroupNameOf(props.prefix);
     this.scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: this.scheduleGroupName });
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+    this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', {
       queueName: `${props.prefix}-answer-timer-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: HOLDING_QUEUE_RETENTION,
-    });
-    Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+      noDeadLetterQueueReason:
         'This queue is the dead-letter queue of the answer-timer schedules (their DeadLetterConfig is set by the answer-timer task at CreateSchedule, which cdk-nag cannot see), the terminal holding place (alarmed) for timers the Scheduler could not deliver; a DLQ behind it would only duplicate it.',
     });
 

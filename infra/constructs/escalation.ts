@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -6,13 +6,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { ESCALATE_ENV, ESCALATION_MARKERS_TABLE, escalationRules, type EscalationRuleTarget } from '../../contracts/escalation';
 import type { EventPattern } from '../../contracts/event-pattern';
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { AnswerTimer } from './escalation-timer';
-import { HOLDING_QUEUE_RETENTION } from './retention';
+import { secureQueue } from './queues';
 import { TaskFunction } from './task-function';
 
 /**
@@ -95,6 +95,8 @@ export class Escalation extends Construct {
   public readonly ruleDeadLetterQueue: sqs.Queue;
   /** On-failure destination of both tasks: Lambda invocation records of failed escalations and timers. */
   public readonly failureQueue: sqs.Queue;
+  /** The Lambda functions of escalation, by task name (the rules' targets; for alarms and the dashboard). */
+  public readonly functions: Readonly<Partial<Record<EscalationRuleTarget, TaskFunction>>>;
 
   constructor(scope: Construct, id: string, props: EscalationProps) {
     super(scope, id);
@@ -163,26 +165,14 @@ export class Escalation extends Construct {
       }),
     );
 
-    this.failureQueue = new sqs.Queue(this, 'FailureQueue', {
+    this.failureQueue = secureQueue(this, 'FailureQueue', {
       queueName: `${props.prefix}-escalation-failures`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: HOLDING_QUEUE_RETENTION,
-    });
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+      noDeadLetterQueueReason:
         'This queue is the on-failure destination of the escalate and answer-timer tasks, the terminal holding place (alarmed) for invocations that failed after Lambda retried; a DLQ behind it would only duplicate it.',
     });
-    this.ruleDeadLetterQueue = new sqs.Queue(this, 'RuleDeadLetterQueue', {
+    this.ruleDeadLetterQueue = secureQueue(this, 'RuleDeadLetterQueue', {
       queueName: `${props.prefix}-escalation-rule-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: HOLDING_QUEUE_RETENTION,
-    });
-    Validations.of(this.ruleDeadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+      noDeadLetterQueueReason:
         'This queue is the dead-letter queue of the escalation rule targets, the terminal holding place (alarmed) for outcome events EventBridge could not hand to a task; a DLQ behind it would only duplicate it.',
     });
 
@@ -194,9 +184,9 @@ export class Escalation extends Construct {
       });
     }
 
-    const tasks: Partial<Record<EscalationRuleTarget, TaskFunction>> = { escalate: this.escalate, 'answer-timer': this.answerTimer?.function };
-    for (const task of Object.values(tasks)) {
-      task?.function.configureAsyncInvoke({
+    this.functions = this.answerTimer === undefined ? { escalate: this.escalate } : { escalate: this.escalate, 'answer-timer': this.answerTimer.function };
+    for (const task of Object.values(this.functions)) {
+      task.function.configureAsyncInvoke({
         retryAttempts: TASK_RETRY_ATTEMPTS,
         maxEventAge: TASK_MAX_EVENT_AGE,
         onFailure: new destinations.SqsDestination(this.failureQueue),
@@ -205,7 +195,7 @@ export class Escalation extends Construct {
 
     const rules: Record<string, events.Rule> = {};
     for (const rule of escalationRules(props.answerWithinMinutes)) {
-      const task = tasks[rule.target];
+      const task = this.functions[rule.target];
       if (task === undefined) throw new EscalationRuleTargetError(rule.id, rule.target, props.answerWithinMinutes);
       rules[rule.id] = new events.Rule(this, `${pascal(rule.id)}Rule`, {
         eventBus: props.bus,
@@ -222,10 +212,5 @@ export class Escalation extends Construct {
       });
     }
     this.rules = rules;
-  }
-
-  /** The Lambda functions of escalation, by task name (for alarms and the dashboard). */
-  public get functions(): Readonly<Record<string, TaskFunction>> {
-    return this.answerTimer === undefined ? { escalate: this.escalate } : { escalate: this.escalate, 'answer-timer': this.answerTimer.function };
   }
 }

@@ -1,9 +1,9 @@
-import { Aws, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, type Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { inboxQueueNamePrefixOf } from '../../contracts/naming';
-import { HOLDING_QUEUE_RETENTION } from './retention';
+import { secureQueue } from './queues';
 
 export interface InboxesProps {
   /** Resource name prefix; inbox queues are named by `inboxQueueName` (contracts/naming.ts). */
@@ -11,14 +11,6 @@ export interface InboxesProps {
   /** How long an inbox keeps a notification for a device that stays offline (context `inboxRetentionDays`). */
   readonly inboxRetention: Duration;
 }
-
-/** A standard queue with the project's secure defaults: SSE-SQS encryption and TLS-only access. */
-export const secureQueue = (scope: Construct, id: string, retention: Duration): sqs.Queue =>
-  new sqs.Queue(scope, id, {
-    encryption: sqs.QueueEncryption.SQS_MANAGED,
-    enforceSSL: true,
-    retentionPeriod: retention,
-  });
 
 /**
  * The queues every path of the workflow ends in.
@@ -51,9 +43,17 @@ export class Inboxes extends Construct {
     super(scope, id);
 
     this.inboxRetention = props.inboxRetention;
-    this.quarantineQueue = secureQueue(this, 'QuarantineQueue', HOLDING_QUEUE_RETENTION);
-    this.unroutedQueue = secureQueue(this, 'UnroutedQueue', HOLDING_QUEUE_RETENTION);
-    this.pipeDeadLetterQueue = secureQueue(this, 'PipeDeadLetterQueue', HOLDING_QUEUE_RETENTION);
+    const terminal = (role: string) =>
+      `This queue is ${role}; operators inspect and re-drive its messages, so a DLQ behind it would only duplicate it.`;
+    this.quarantineQueue = secureQueue(this, 'QuarantineQueue', {
+      noDeadLetterQueueReason: terminal('quarantine: the terminal holding place for invalid records'),
+    });
+    this.unroutedQueue = secureQueue(this, 'UnroutedQueue', {
+      noDeadLetterQueueReason: terminal('unrouted: the terminal holding place for notifications without recipients'),
+    });
+    this.pipeDeadLetterQueue = secureQueue(this, 'PipeDeadLetterQueue', {
+      noDeadLetterQueueReason: terminal('the pipe dead-letter queue itself (its DeadLetterConfig is on the pipe, which cdk-nag does not follow)'),
+    });
 
     this.inboxQueueNamePrefix = inboxQueueNamePrefixOf(props.prefix);
     this.inboxQueueUrlPrefix = `https://sqs.${Aws.REGION}.${Aws.URL_SUFFIX}/${Aws.ACCOUNT_ID}/${this.inboxQueueNamePrefix}`;
@@ -61,17 +61,6 @@ export class Inboxes extends Construct {
       service: 'sqs',
       resource: `${this.inboxQueueNamePrefix}*`,
     });
-
-    for (const [queue, role] of [
-      [this.quarantineQueue, 'quarantine: the terminal holding place for invalid records'],
-      [this.unroutedQueue, 'unrouted: the terminal holding place for notifications without recipients'],
-      [this.pipeDeadLetterQueue, 'the pipe dead-letter queue itself (its DeadLetterConfig is on the pipe, which cdk-nag does not follow)'],
-    ] as const) {
-      Validations.of(queue).acknowledge({
-        id: 'AwsSolutions-SQS3',
-        reason: `This queue is ${role}; operators inspect and re-drive its messages, so a DLQ behind it would only duplicate it.`,
-      });
-    }
   }
 
   /**

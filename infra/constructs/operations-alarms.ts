@@ -16,6 +16,12 @@ const DENIAL_PERIODS = 3;
  * in a quiet hour is a support case, not something to wake anyone for.
  */
 const DENIAL_MINIMUM_ATTEMPTS = 20;
+/**
+ * Age of the oldest message past which a queue that a consumer drains continuously (the outcomes
+ * queue, read by its pipe within seconds) is not being drained: its consumer stopped, and what it
+ * carries (outcomes drive escalations) would otherwise wait silently for the queue's retention.
+ */
+const MAXIMUM_MESSAGE_AGE = Duration.minutes(5);
 
 /**
  * Refused / all connection attempts per period, 0 below the minimum. Explicit metrics, one per
@@ -54,14 +60,24 @@ export interface OperationsAlarmsProps {
    * @default - none
    */
   readonly errorFunctions?: Readonly<Record<string, lambda.IFunction>>;
+  /**
+   * Queues that a consumer drains as messages arrive: one alarm each when the oldest message is
+   * older than MAXIMUM_MESSAGE_AGE (their DLQs belong in `queues`).
+   *
+   * @default - none
+   */
+  readonly drainedQueues?: Readonly<Record<string, sqs.IQueue>>;
 }
 
 /**
  * "Nothing is lost" only holds if someone notices where things went: one alarm per holding queue
- * (a message is visible), one per function whose on-failure destination could not take a record,
- * one on failed or timed-out executions, one on recipients rows skipped as no device, and one when
- * the IoT authorizer refuses most device connections (devices then get no push at all). The alarms have no actions; connect them to the
- * team's paging or chat topic with `alarm.addAlarmAction(...)`.
+ * (a message is visible), one per drained queue whose oldest message is older than
+ * MAXIMUM_MESSAGE_AGE, one per function whose on-failure destination could not take a record, one
+ * per error function on any error, one on failed or timed-out executions, one on recipients rows
+ * skipped as no device, and one when the IoT authorizer refuses most device connections (devices
+ * then get no push at all). Every alarm is named `<prefix>-…`, so that the stack's
+ * OpsNotifications (`notifyOnEveryAlarmIn`) can send it to the ops topic; this construct adds no
+ * actions itself.
  */
 export class OperationsAlarms extends Construct {
   public readonly alarms: cloudwatch.Alarm[] = [];
@@ -81,6 +97,20 @@ export class OperationsAlarms extends Construct {
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+
+    for (const [name, queue] of Object.entries(props.drainedQueues ?? {})) {
+      const oldest = queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: 'Maximum' });
+      this.alarms.push(
+        oldest.createAlarm(this, `${name}AgeAlarm`, {
+          alarmName: `${props.prefix}-${name}-oldest-message-age`,
+          alarmDescription: `convo-notify: a message has waited more than ${MAXIMUM_MESSAGE_AGE.toMinutes()} minutes in the ${name} queue (its consumer is not draining it)`,
+          threshold: MAXIMUM_MESSAGE_AGE.toSeconds(),
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );

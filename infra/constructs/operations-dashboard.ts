@@ -34,6 +34,16 @@ export interface OperationsDashboardProps {
   readonly stateMachine: sfn.IStateMachine;
   /** The pipe's name, the `PipeName` dimension of its metrics. */
   readonly pipeName: string;
+  /**
+   * The outcomes pipe (its name, the `PipeName` dimension of its metrics) and the queue it drains:
+   * its health, and how long outcomes wait for it.
+   *
+   * @default - no outcomes graphs
+   */
+  readonly outcomes?: {
+    readonly pipeName: string;
+    readonly queue: sqs.IQueue;
+  };
   /** Queues that should stay empty (the ones OperationsAlarms watches), by the name shown. */
   readonly holdingQueues: Readonly<Record<string, sqs.IQueue>>;
   /** The agent API; its 4xx and 5xx are read by its API id. */
@@ -61,7 +71,8 @@ export interface OperationsDashboardProps {
 
 /**
  * The ops view (CloudWatch dashboard `<prefix>-operations`): the workflow's executions and their
- * duration, the holding queues, the pipe's own health, the agent API's errors and the IoT
+ * duration, the holding queues, the pipe's own health, the outcomes pipe's health and the age of
+ * the outcomes waiting for it, the agent API's errors and the IoT
  * authorizer's errors and throttles, one graph each; then what the task Lambdas count (records
  * normalized and quarantined, devices resolved, online and offline, API requests by status class,
  * authorizer decisions by reason, presence events recorded, stale and ignored). A pipe that keeps failing can stop itself:
@@ -77,6 +88,8 @@ export class OperationsDashboard extends Construct {
     const graph = (title: string, left: cloudwatch.IMetric[], leftYAxis?: cloudwatch.YAxisProps) =>
       new cloudwatch.GraphWidget({ title, left, leftYAxis, width: WIDTH, height: HEIGHT, period: PERIOD });
     const { stateMachine: workflow } = props;
+    const pipeMetric = (pipeName: string, metricName: (typeof PIPE_METRICS)[number]) =>
+      new cloudwatch.Metric({ namespace: 'AWS/EventBridge/Pipes', metricName, dimensionsMap: { PipeName: pipeName }, ...sum, label: metricName });
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       dashboardName: `${props.prefix}-operations`,
@@ -89,6 +102,9 @@ export class OperationsDashboard extends Construct {
           `## ${props.prefix} operations`,
           'Holding queues should stay at 0: anything in them is something to look at (docs/infra.md, "Operating notes").',
           `The pipe stops itself after continuous errors: if its invocations drop to 0 while messages are written, check \`aws pipes describe-pipe --name ${props.pipeName} --query CurrentState\`.`,
+          ...(props.outcomes === undefined
+            ? []
+            : [`Outcomes that wait more than a few minutes in the outcomes queue mean its pipe is not running: \`aws pipes describe-pipe --name ${props.outcomes.pipeName} --query CurrentState\`.`]),
         ].join('\n\n'),
         width: 24,
         height: 3,
@@ -124,20 +140,20 @@ export class OperationsDashboard extends Construct {
         ),
         { min: 0 },
       ),
-      graph(
-        'Pipe',
-        PIPE_METRICS.map(
-          (metricName) =>
-            new cloudwatch.Metric({
-              namespace: 'AWS/EventBridge/Pipes',
-              metricName,
-              dimensionsMap: { PipeName: props.pipeName },
-              ...sum,
-              label: metricName,
-            }),
-        ),
-      ),
+      graph('Pipe', PIPE_METRICS.map((metricName) => pipeMetric(props.pipeName, metricName))),
     );
+    if (props.outcomes !== undefined) {
+      const { pipeName, queue } = props.outcomes;
+      this.dashboard.addWidgets(
+        // It has no enrichment step: the rest of its metrics are the stream pipe's.
+        graph('Outcomes pipe', PIPE_METRICS.filter((metricName) => metricName !== 'EnrichmentStageFailed').map((metricName) => pipeMetric(pipeName, metricName))),
+        graph(
+          'Outcomes queue (age of oldest message, s)',
+          [queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum', label: 'oldest outcome' })],
+          { min: 0 },
+        ),
+      );
+    }
 
     this.dashboard.addWidgets(
       graph('Agent API', [

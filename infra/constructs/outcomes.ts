@@ -3,7 +3,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as pipes from 'aws-cdk-lib/aws-pipes';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
   OUTCOME_EVENT_SOURCE,
@@ -12,7 +12,8 @@ import {
   outcomeEventBusName,
   outcomesQueueName,
 } from '../../contracts/outcomes';
-import { HOLDING_QUEUE_RETENTION, LOG_RETENTION } from './retention';
+import { secureQueue } from './queues';
+import { LOG_RETENTION } from './retention';
 
 /**
  * PutEvents takes at most 10 entries: one batch of the outcomes queue is one PutEvents call. The
@@ -74,19 +75,11 @@ export class Outcomes extends Construct {
     super(scope, id);
     const queueName = outcomesQueueName(props.prefix);
 
-    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
-      queueName: `${queueName}-dlq`,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: HOLDING_QUEUE_RETENTION,
-    });
+    this.deadLetterQueue = secureQueue(this, 'DeadLetterQueue', { queueName: `${queueName}-dlq` });
 
-    this.queue = new sqs.Queue(this, 'Queue', {
+    // Outcomes wait here only while the bus or the pipe is unavailable: as long as any holding queue (the default).
+    this.queue = secureQueue(this, 'Queue', {
       queueName,
-      encryption: sqs.QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      // Outcomes wait here only while the bus or the pipe is unavailable: as long as any holding queue.
-      retentionPeriod: HOLDING_QUEUE_RETENTION,
       visibilityTimeout: VISIBILITY_TIMEOUT,
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
     });

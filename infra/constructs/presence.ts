@@ -1,15 +1,14 @@
-import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as iot from 'aws-cdk-lib/aws-iot';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { PUSH_TOPIC_PREFIX } from '../../contracts/push-topic';
 import { PRESENCE_TABLE } from '../../contracts/tables';
 import type { DeviceRegistry } from './device-registry';
-import { secureQueue } from './inboxes';
-import { HOLDING_QUEUE_RETENTION } from './retention';
+import { secureQueue } from './queues';
 import { TaskFunction } from './task-function';
 
 /** The connection lifecycle events of every client: `$aws/events/presence/{connected|disconnected}/<clientId>`. */
@@ -96,11 +95,9 @@ export class Presence extends Construct {
     );
     props.registry.grantLookup(this.recordPresence.role);
 
-    this.failureQueue = secureQueue(this, 'FailureQueue', HOLDING_QUEUE_RETENTION);
-    (this.failureQueue.node.defaultChild as sqs.CfnQueue).queueName = `${props.prefix}-presence-failures`;
-    Validations.of(this.failureQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+    this.failureQueue = secureQueue(this, 'FailureQueue', {
+      queueName: `${props.prefix}-presence-failures`,
+      noDeadLetterQueueReason:
         'This queue is the on-failure destination of record-presence, the terminal holding place for lifecycle events whose PRESENCE write failed after Lambda retried; a DLQ behind it would only duplicate it.',
     });
     this.recordPresence.function.configureAsyncInvoke({
@@ -109,10 +106,8 @@ export class Presence extends Construct {
       onFailure: new destinations.SqsDestination(this.failureQueue),
     });
 
-    this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', HOLDING_QUEUE_RETENTION);
-    Validations.of(this.ruleErrorQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason:
+    this.ruleErrorQueue = secureQueue(this, 'RuleErrorQueue', {
+      noDeadLetterQueueReason:
         'This queue is the error action of the presence topic rules, the terminal holding place for lifecycle events a rule could not hand to record-presence; a DLQ behind it would only duplicate it.',
     });
 

@@ -519,11 +519,21 @@ describe('queues and topics', () => {
     }
   });
 
-  it('encrypts the three topics with a rotated customer managed key and refuses non-TLS publishing', () => {
+  it('encrypts the three topics with the rotated customer managed notification key, the ops and escalation topics with keys of their own, and refuses non-TLS publishing', () => {
     // The three notification topics, the ops topic (test/infra/operations.test.ts) and the escalation topic (test/infra/escalation.test.ts).
     s.template.resourceCountIs('AWS::SNS::Topic', 5);
-    for (const topicId of Object.keys(s.template.findResources('AWS::SNS::Topic'))) {
-      s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(id('AWS::KMS::Key', 'TopicsKey')) });
+    const keyOfTopic: [string, string][] = [
+      ['TopicsDirectTopic', 'TopicsKey'],
+      ['TopicsTeamTopic', 'TopicsKey'],
+      ['TopicsSenderTopic', 'TopicsKey'],
+      ['OpsNotificationsTopic', 'OpsNotificationsKey'],
+      ['EscalationTopic', 'EscalationKey'],
+    ];
+    const topics = s.template.findResources('AWS::SNS::Topic');
+    expect(Object.fromEntries(Object.entries(topics).map(([topicId, topic]) => [topicId, topic.Properties.KmsMasterKeyId]))).toEqual(
+      Object.fromEntries(keyOfTopic.map(([topic, key]) => [id('AWS::SNS::Topic', topic), arnOf(id('AWS::KMS::Key', key))])),
+    );
+    for (const topicId of Object.keys(topics)) {
       s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
         Topics: [ref(topicId)],
         PolicyDocument: {
@@ -726,8 +736,9 @@ describe('operations alarms', () => {
     // Plus one per holding queue (pipe DLQ, presence rule errors, presence failures, quarantine, unrouted, device-lifecycle DLQ,
     // outcomes DLQ, escalation rule DLQ, escalation failures, answer-timer DLQ), one per destination delivery failures
     // (record-presence, escalate, answer-timer) and one per escalation task's errors (test/infra/escalation.test.ts).
-    // Plus the IoT authorizer's denial share and recipients rows skipped (test/infra/operations.test.ts).
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 18);
+    // Plus the IoT authorizer's denial share and recipients rows skipped (test/infra/operations.test.ts),
+    // and the age of the oldest outcome in the outcomes queue (test/infra/outcomes.test.ts).
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 19);
   });
 });
 

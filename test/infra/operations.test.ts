@@ -127,6 +127,26 @@ describe('OperationsDashboard', () => {
     s.template.hasResourceProperties('AWS::Pipes::Pipe', { Name: 'convo-notify-stream-to-workflow' });
   });
 
+  it('graphs the outcomes pipe’s invocations and its failed, throttled, timed-out and target failures by PipeName, and the age of the oldest outcome', () => {
+    expect(graphed('Outcomes pipe')).toEqual(
+      ['Invocations', 'ExecutionFailed', 'ExecutionThrottled', 'ExecutionTimeout', 'TargetStageFailed'].map((metricName) => ({
+        namespace: 'AWS/EventBridge/Pipes',
+        metricName,
+        dimensions: { PipeName: 'convo-notify-outcomes-to-bus' },
+        stat: 'Sum',
+      })),
+    );
+    s.template.hasResourceProperties('AWS::Pipes::Pipe', { Name: 'convo-notify-outcomes-to-bus' });
+    expect(graphed('Outcomes queue (age of oldest message, s)')).toEqual([
+      {
+        namespace: 'AWS/SQS',
+        metricName: 'ApproximateAgeOfOldestMessage',
+        dimensions: { QueueName: `{{${id('AWS::SQS::Queue', 'OutcomesQueue')}.QueueName}}` },
+        stat: 'Maximum',
+      },
+    ]);
+  });
+
   it('graphs the agent API’s requests, 4xx and 5xx by its API id', () => {
     const api = { ApiId: `{{${id('AWS::ApiGatewayV2::Api', 'AgentApi')}}}` };
     expect(graphed('Agent API')).toEqual(
@@ -198,12 +218,13 @@ describe('OperationsDashboard', () => {
     expect([...read].filter((service) => !deployed.has(service))).toEqual([]);
   });
 
-  it('shows the state of every alarm, and how to see whether the pipe stopped itself', () => {
+  it('shows the state of every alarm, and how to see whether the pipe or the outcomes pipe stopped', () => {
     const alarmWidget = widgets().find((w) => w.type === 'alarm');
     const alarms = Object.keys(s.template.findResources('AWS::CloudWatch::Alarm')).map((alarm) => `{{${alarm}.Arn}}`);
     expect([...(alarmWidget?.properties.alarms ?? [])].sort()).toEqual(alarms.sort());
     const text = widgets().find((w) => w.type === 'text');
     expect(text?.properties.markdown).toContain('aws pipes describe-pipe --name convo-notify-stream-to-workflow --query CurrentState');
+    expect(text?.properties.markdown).toContain('aws pipes describe-pipe --name convo-notify-outcomes-to-bus --query CurrentState');
   });
 });
 

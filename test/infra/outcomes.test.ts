@@ -132,7 +132,7 @@ describe('Outcomes', () => {
     expect(machine.Properties.DefinitionSubstitutions.OutcomesQueueUrl).toEqual(ref(queue()));
   });
 
-  it('alarms when the outcomes DLQ holds a message', () => {
+  it('alarms the ops topic when the outcomes DLQ holds a message', () => {
     s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'convo-notify-outcomes-dlq-not-empty',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -140,6 +140,23 @@ describe('Outcomes', () => {
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlq(), 'QueueName'] } }],
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [ref(id('AWS::SNS::Topic', 'OpsNotificationsTopic'))],
+    });
+  });
+
+  it('alarms the ops topic when an outcome has waited more than five minutes in the outcomes queue', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'convo-notify-outcomes-oldest-message-age',
+      MetricName: 'ApproximateAgeOfOldestMessage',
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queue(), 'QueueName'] } }],
+      Statistic: 'Maximum',
+      Period: 300,
+      Threshold: 300,
+      EvaluationPeriods: 1,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [ref(id('AWS::SNS::Topic', 'OpsNotificationsTopic'))],
     });
   });
 

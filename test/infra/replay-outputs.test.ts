@@ -1,18 +1,12 @@
 import { STACK_OUTPUT_KEYS } from '../../contracts/stack-outputs';
-import { synthesize, type Synthesized } from './support/synth';
+import { logicalId, synthesize, type Synthesized } from './support/synth';
 
 /** What `npm run replay` reads from `cdk deploy --outputs-file`: one output per key of contracts/stack-outputs.ts. */
 describe('stack outputs for the replay CLI', () => {
   let s: Synthesized;
   beforeAll(() => {
     s = synthesize({}, { bundle: false });
-  });
-
-  const logicalIdOf = (type: string, idPart: string) => {
-    const ids = Object.keys(s.template.findResources(type)).filter((id) => id.includes(idPart));
-    expect(ids).toHaveLength(1);
-    return ids[0];
-  };
+  }, 180_000);
 
   it('outputs every location the replay CLI reads, under the shared key names', () => {
     const outputs = s.template.findOutputs('*');
@@ -20,7 +14,7 @@ describe('stack outputs for the replay CLI', () => {
   });
 
   it('outputs the CONVO_HISTORY stream ARN the pipe reads and the state machine it starts', () => {
-    const table = logicalIdOf('AWS::DynamoDB::Table', 'ConvoHistory');
+    const table = logicalId(s.template, 'AWS::DynamoDB::Table', 'ConvoHistory');
     expect(s.template.findOutputs(STACK_OUTPUT_KEYS.convoHistoryStreamArn)[STACK_OUTPUT_KEYS.convoHistoryStreamArn].Value).toEqual({
       'Fn::GetAtt': [table, 'StreamArn'],
     });

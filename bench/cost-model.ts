@@ -227,17 +227,6 @@ export const recordWallTimeMs = (f: Fanout, l: Latencies): number => {
   return ms + l.stateTransition;
 };
 
-/** Billed milliseconds of the two workflow Lambdas for one record (their calls' latencies plus compute). */
-export const workflowLambdaMs = (f: Fanout, l: Latencies): { resolve: number; presence: number; pages: number } => {
-  const pages = Math.max(1, Math.ceil(f.devices / f.pageSize));
-  const presencePages = f.devices > 0 ? Math.ceil(f.devices / f.pageSize) : 0;
-  return {
-    pages,
-    resolve: pages * (l.lambdaCompute + l.dataApiExecute),
-    presence: presencePages * (l.lambdaCompute + l.dynamodbBatchGet),
-  };
-};
-
 /**
  * Express billed GB-seconds of one execution: duration rounded up to 100 ms; memory as the pricing
  * page estimates it (50 MB + definition + payload × parallel Map iterations), in 64 MB chunks.

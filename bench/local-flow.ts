@@ -2,6 +2,7 @@ import '../sql/register-text-loader';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { performance } from 'node:perf_hooks';
 import { payloadBytes } from '../contracts/limits';
+import { inboxQueueName } from '../contracts/naming';
 import { PRESENCE_TABLE } from '../contracts/tables';
 import { DEFAULT_CONFIG } from '../infra/config';
 import { powertoolsEnvironment } from '../infra/constructs/task-function';
@@ -22,7 +23,7 @@ import {
   type Fanout,
   type LambdaUsage,
 } from './cost-model';
-import { describeSetting, executionLogBytes, LOG_SETTINGS, type LogModelOptions, type StateInfo } from './log-model';
+import { DEFAULT_LOG_SETTING, describeSetting, executionLogBytes, LOG_SETTINGS, logSettingIndexOf, type LogModelOptions, type StateInfo } from './log-model';
 import { OutputCapture, type CapturedLogs } from './output-capture';
 import { assumptionRows, LATENCY_VALUES, MODEL_VALUES, PRICE_VALUES } from './prices';
 import { markdownTable, thousands, usd } from './table';
@@ -279,7 +280,7 @@ const main = async () => {
     );
     for (const d of devices) {
       stack.sqs.createQueue({
-        QueueName: `${stack.config.inboxQueueNamePrefix}${d.clientId}.fifo`,
+        QueueName: inboxQueueName(stack.config.inboxQueueNamePrefix, d.clientId),
         Attributes: { FifoQueue: 'true', MessageRetentionPeriod: String(DEFAULT_CONFIG.inboxRetentionDays * 24 * 3600) },
       });
     }
@@ -391,7 +392,7 @@ const main = async () => {
         c,
         r,
         row: [
-          `this design, workflow logs ${describeSetting(setting)}${i === 1 ? ' (default)' : ''}`,
+          `this design, workflow logs ${describeSetting(setting)}${i === DEFAULT_LOG_SETTING ? ' (default)' : ''}`,
           logKb.toFixed(1),
           (r.lambdaLogBytes / r.records / 1000).toFixed(1),
           usd(perMillion((r.workflowLogBytes / 1024 ** 3) * PRICE_VALUES.cloudWatchLogsIngestGb, r.records)),
@@ -462,7 +463,7 @@ const main = async () => {
       ['state transitions (states entered)', ...measured.map((m) => perRecord(m, sumStates(m, (e) => e.stateEntered)))],
       ['IoT publish payload, bytes (mean)', ...measured.map((m) => thousands(pushBytes(m)))],
       ...LOG_SETTINGS.map((s, i) => [`workflow log KB, ${describeSetting(s)}`, ...measured.map((m) => (sumStates(m, (e) => e.logBytes[i]) / m.messages / 1000).toFixed(1))]),
-      ['Lambda log KB (measured at INFO, + Lambda lines)', ...measured.map((m) => (designRun(m, 1).lambdaLogBytes / m.messages / 1000).toFixed(1))],
+      ['Lambda log KB (measured at INFO, + Lambda lines)', ...measured.map((m) => (designRun(m, DEFAULT_LOG_SETTING).lambdaLogBytes / m.messages / 1000).toFixed(1))],
     ];
     print(markdownTable(['per message', ...measured.map((m) => devicesLabel(m.audience))], rows, measured.map((_, i) => i + 1)));
     print();
@@ -492,8 +493,8 @@ const main = async () => {
             thousands((m.seconds * 1000) / m.messages),
             thousands(wallTimeMs(m)),
             usd(seed),
-            at(LOG_SETTINGS.findIndex((s) => s.level === 'ALL' && !s.includeExecutionData)),
-            at(LOG_SETTINGS.findIndex((s) => s.level === 'ERROR')),
+            at(DEFAULT_LOG_SETTING),
+            at(logSettingIndexOf({ level: 'ERROR', includeExecutionData: false })),
             m.lost,
           ];
         }),

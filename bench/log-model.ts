@@ -17,17 +17,15 @@
  * as a fixed size, and a Lambda result as the state's output plus the invoke envelope.
  */
 
-import { WORKFLOW_LOG_LEVELS, type WorkflowLogLevel } from '../infra/config';
+import { DEFAULT_CONFIG, type WorkflowLogLevel } from '../infra/config';
 import type { StateEvent } from '../local/runtime/workflow-runner';
-
-export { WORKFLOW_LOG_LEVELS, type WorkflowLogLevel };
 
 export interface LogSetting {
   level: WorkflowLogLevel;
   includeExecutionData: boolean;
 }
 
-/** The settings the bench prices, the default (infra/config.ts DEFAULT_CONFIG) second. */
+/** The settings the bench prices, most logged first; infra's default is one of them (DEFAULT_LOG_SETTING). */
 export const LOG_SETTINGS: readonly LogSetting[] = [
   { level: 'ALL', includeExecutionData: true },
   { level: 'ALL', includeExecutionData: false },
@@ -36,6 +34,23 @@ export const LOG_SETTINGS: readonly LogSetting[] = [
 ];
 
 export const describeSetting = (s: LogSetting): string => `${s.level}${s.level === 'OFF' ? '' : s.includeExecutionData ? ' with data' : ' without data'}`;
+
+export class LogSettingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LogSettingError';
+  }
+}
+
+/** The index in LOG_SETTINGS of `setting`; a setting the bench does not price is an error, not a missing column. */
+export const logSettingIndexOf = (setting: LogSetting): number => {
+  const index = LOG_SETTINGS.findIndex((s) => s.level === setting.level && s.includeExecutionData === setting.includeExecutionData);
+  if (index < 0) throw new LogSettingError(`the bench does not price workflow logs ${describeSetting(setting)}: add it to LOG_SETTINGS`);
+  return index;
+};
+
+/** The index in LOG_SETTINGS of what a deployment logs unless configured otherwise (infra/config.ts DEFAULT_CONFIG). */
+export const DEFAULT_LOG_SETTING = logSettingIndexOf({ level: DEFAULT_CONFIG.workflowLogLevel, includeExecutionData: DEFAULT_CONFIG.logExecutionData });
 
 /** The runner's event, as much as this model reads. */
 export type RunnerEvent = Pick<StateEvent, 'type' | 'state' | 'at' | 'input' | 'output' | 'error' | 'cause'>;

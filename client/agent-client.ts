@@ -15,6 +15,7 @@ import {
   isNew,
   messageKey,
   newMessages,
+  notificationsOf,
   transitions,
   type InboxState,
   type MessageView,
@@ -251,7 +252,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
       const entries = await this.store.load(this.now());
       this.enqueueFold(async () => {
         const before = this.currentState;
-        const loaded = entries.flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined));
+        const loaded = notificationsOf(entries);
         const after = foldAll(before, loaded);
         if (after === before) return;
         this.currentState = after;

@@ -132,6 +132,10 @@ export const foldAll = (state: InboxState, notifications: Iterable<NotificationE
   return messages ? Object.freeze({ messages: Object.freeze(messages) }) : state;
 };
 
+/** The notifications the entries keep (each message's winning `created` and `handled`): folding them rebuilds the entries. */
+export const notificationsOf = (entries: Iterable<MessageEntry>): NotificationEnvelope[] =>
+  [...entries].flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined));
+
 /** `fold(state, notification) -> state`: pure, idempotent, order-independent. */
 export const fold = (state: InboxState, notification: NotificationEnvelope): InboxState => foldAll(state, [notification]);
 

@@ -5,7 +5,7 @@ import type { ClaimInput, ClaimResult } from './claim-types';
 import { agentApiOf, deviceClient, resolveDevice, type AgentDeviceOptions } from './device';
 import { TypedEmitter } from './emitter';
 import { InvalidClientOptionsError } from './errors';
-import { emptyState, foldAll, getMessage, isNew, messageKey, newMessages, transitions, type InboxState, type MessageView } from './fold';
+import { emptyState, foldAll, getMessage, isNew, messageKey, newMessages, notificationsOf, transitions, type InboxState, type MessageView } from './fold';
 import type { TokenSource } from './token';
 
 /**
@@ -170,7 +170,7 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     channel.onmessage = (event) => this.onTabMessage(event.data as TabMessage);
     this.post({ type: 'hello' });
     const entries = await this.options.storage.open({ agentId: this.options.agentId, clientId: this.clientId }).load((this.options.client?.now ?? Date.now)());
-    this.fold(entries.flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined)));
+    this.fold(notificationsOf(entries));
     this.emit('role', 'follower');
     this.held = this.locks
       .request(name, { mode: 'exclusive', signal: this.closing.signal }, () => this.lead())
@@ -207,7 +207,7 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     if (this.closed) return;
     if (message.type === 'folded') this.fold(message.notifications);
     else if (message.type === 'hello') {
-      if (this.currentRole === 'leader') this.post({ type: 'welcome', presence: this.currentPresence, notifications: notificationsOf(this.currentState) });
+      if (this.currentRole === 'leader') this.post({ type: 'welcome', presence: this.currentPresence, notifications: notificationsOf(Object.values(this.currentState.messages)) });
     } else if (message.type === 'welcome' || message.type === 'presence') {
       // The leader's own connection is the only truth; a late message of the previous leader is not.
       if (this.currentRole === 'leader') return;
@@ -266,7 +266,3 @@ export class SharedAgentDevice extends TypedEmitter<SharedAgentDeviceEvents> {
     this.emit('change', after);
   }
 }
-
-/** The notifications a state was folded from (the winning `created` and `handled` of each message). */
-const notificationsOf = (state: InboxState): NotificationEnvelope[] =>
-  Object.values(state.messages).flatMap((e) => [e.created, e.handled].filter((n): n is NotificationEnvelope => n !== undefined));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { STACK_OUTPUT_KEYS, type LocalEndpoints, type StackOutputName } from '../contracts/stack-outputs';
+import { LocalEndpointsSchema, STACK_OUTPUT_KEYS, type LocalEndpoints, type StackOutputName } from '../contracts/stack-outputs';
 
 /**
  * Where a deployment's parts are, for the operations tools: the one place that reads a
@@ -30,18 +30,6 @@ export interface Locations {
   /** Which stack of the file was read, when a file was read. */
   stackName?: string;
 }
-
-const EndpointsSchema = z
-  .object({
-    sfn: z.string().url(),
-    dynamodb: z.string().url(),
-    dynamodbStreams: z.string().url(),
-    sqs: z.string().url(),
-    agentApi: z.string().url(),
-    mqttWs: z.string().url(),
-    tokenIssuer: z.string().url(),
-  })
-  .partial();
 
 const OutputsFileSchema = z.record(z.string(), z.unknown());
 
@@ -78,8 +66,8 @@ export const parseOutputsFile = (text: string, source: string, stackName?: strin
     const value = values[key];
     if (typeof value === 'string' && value !== '') outputs[field] = value;
   }
-  const endpoints = EndpointsSchema.safeParse(rawEndpoints ?? {});
-  if (!endpoints.success) throw new OutputsError(`${source}: "endpoints" must map sfn, dynamodb, dynamodbStreams, sqs, agentApi, mqttWs, tokenIssuer to URLs`);
+  const endpoints = LocalEndpointsSchema.safeParse(rawEndpoints ?? {});
+  if (!endpoints.success) throw new OutputsError(`${source}: "endpoints" must map ${Object.keys(LocalEndpointsSchema.shape).join(', ')} to URLs`);
   const region = typeof rawRegion === 'string' ? rawRegion : regionOfArn(outputs.stateMachineArn);
   return { outputs, endpoints: endpoints.data, region, stackName: name };
 };

@@ -4,6 +4,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { existsSync } from 'node:fs';
 import { LOCAL_OUTPUTS_FILE, OutputsError, readOutputsFile, requireOutput, resolveLocations, type Locations } from '../outputs';
+import { LOCAL_CREDENTIALS } from '../../contracts/stack-outputs';
 import { UsageError } from '../cli';
 import { parseReplayArgs, USAGE, type ReplayArgs } from './args';
 import { formatItem, formatSummary, replayDlq, replayMessage, replayQuarantine, summarize, type ItemReport, type ReplayClients, type ReplayContext } from './replay';
@@ -18,9 +19,6 @@ export interface ReplayIo {
   out: (text: string) => void;
   err: (text: string) => void;
 }
-
-/** Credentials for local endpoints, which check none; AWS uses the default provider chain. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** SDK clients for the locations; an endpoint given means a local one (no `sync-` host prefix there). */
 export const clientsFor = (locations: Locations): ReplayClients => {

@@ -2,10 +2,10 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { existsSync, readFileSync } from 'node:fs';
 import { AgentApi } from '../../client/api';
 import { TokenSource } from '../../client/token';
-import { LOCAL_OUTPUTS_FILE, OutputsError, readOutputsFile, resolveLocations, type Locations } from '../outputs';
+import { LOCAL_CREDENTIALS, STACK_OUTPUT_KEYS, type LocalEndpoints } from '../../contracts/stack-outputs';
+import { LOCAL_OUTPUTS_FILE, OutputsError, readOutputsFile, requireOutput, resolveLocations, type Locations } from '../outputs';
 import { UsageError } from '../cli';
 import { parseSmokeArgs, USAGE, type SmokeArgs } from './args';
-import { readSmokeOutputs, SMOKE_ENDPOINT_KEYS, SMOKE_OUTPUT_KEYS, type SmokeEndpoints, type SmokeOutputs } from './locations';
 import { formatStep, formatSummary, runSmoke, type SmokeTarget } from './smoke';
 
 /**
@@ -22,12 +22,10 @@ export interface SmokeIo {
   fetch?: typeof fetch;
 }
 
-/** Local endpoints check no credentials; AWS uses the default provider chain. */
-const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-/** Lifetime asked of the dev issuer: the whole run with room to spare (its minimum is 360 s). */
+/** Lifetime asked of the dev issuer: the whole run with room to spare (well above the issuer's MIN_DEV_TOKEN_LIFETIME_SECONDS). */
 const DEV_TOKEN_LIFETIME_SECONDS = 3600;
 
-interface Resolved {
+export interface Resolved {
   target: SmokeTarget;
   apiUrl: string;
   region: string;
@@ -41,15 +39,24 @@ const need = (value: string | undefined, what: string, flag: string): string => 
   return value;
 };
 
-const resolve = (args: SmokeArgs, env: Record<string, string | undefined>): Resolved => {
+/** The `endpoints` key of the local outputs file that names the dev issuer. */
+const TOKEN_ISSUER_ENDPOINT: keyof LocalEndpoints = 'tokenIssuer';
+
+/** Where the smoke goes and as whom: the outputs file (read by ops/outputs.ts) with the flags over it, and the token. */
+export const resolveSmoke = (args: SmokeArgs, env: Record<string, string | undefined>): Resolved => {
   // Without --outputs, the local runtime's file is used when there is one and no --api-url names a deployment.
   const file = args.outputsFile ?? (args.apiUrl === undefined && existsSync(LOCAL_OUTPUTS_FILE) ? LOCAL_OUTPUTS_FILE : undefined);
-  const base: Locations = resolveLocations(file === undefined ? undefined : readOutputsFile(file, args.stack), {
-    outputs: { convoHistoryTableName: args.table },
-    endpoints: { dynamodb: args.dynamodbEndpoint },
+  const locations: Locations = resolveLocations(file === undefined ? undefined : readOutputsFile(file, args.stack), {
+    outputs: {
+      convoHistoryTableName: args.table,
+      agentApiUrl: args.apiUrl,
+      iotAuthorizerName: args.authorizerName,
+      presenceTableName: args.presenceTable,
+    },
+    endpoints: { dynamodb: args.dynamodbEndpoint, mqttWs: args.iotEndpoint, tokenIssuer: args.tokenIssuer },
     region: args.region,
   });
-  const extra: { outputs: SmokeOutputs; endpoints: SmokeEndpoints } = file === undefined ? { outputs: {}, endpoints: {} } : readSmokeOutputs(file, base.stackName);
+  const { outputs, endpoints } = locations;
 
   let token = args.token ?? env.SMOKE_TOKEN;
   if (args.tokenFile !== undefined) {
@@ -59,24 +66,24 @@ const resolve = (args: SmokeArgs, env: Record<string, string | undefined>): Reso
       throw new UsageError(`cannot read --token-file ${args.tokenFile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
   }
-  const tokenIssuer = args.tokenIssuer ?? extra.endpoints.tokenIssuer;
+  const { tokenIssuer } = endpoints;
   if (token === undefined && !args.local) throw new UsageError('no sign-in token: pass --token <jwt>, --token-file <file> or env SMOKE_TOKEN (or --local for the dev issuer)');
-  if (token === undefined && tokenIssuer === undefined) throw new UsageError(`--local without a token needs the dev issuer: --token-issuer <url> or the outputs file's endpoints.${SMOKE_ENDPOINT_KEYS.tokenIssuer}`);
+  if (token === undefined && tokenIssuer === undefined) throw new UsageError(`--local without a token needs the dev issuer: --token-issuer <url> or the outputs file's endpoints.${TOKEN_ISSUER_ENDPOINT}`);
 
-  const region = args.region ?? base.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  const region = locations.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
   return {
-    apiUrl: need(args.apiUrl ?? extra.outputs.agentApiUrl ?? extra.endpoints.agentApi, SMOKE_OUTPUT_KEYS.agentApiUrl, '--api-url'),
+    apiUrl: need(outputs.agentApiUrl ?? endpoints.agentApi, STACK_OUTPUT_KEYS.agentApiUrl, '--api-url'),
     region: need(region, 'region', '--region (or AWS_REGION)'),
-    ...(base.endpoints.dynamodb !== undefined && { dynamodbEndpoint: base.endpoints.dynamodb }),
+    ...(endpoints.dynamodb !== undefined && { dynamodbEndpoint: endpoints.dynamodb }),
     ...(tokenIssuer !== undefined && { tokenIssuer }),
     ...(token !== undefined && { token }),
     target: {
       agentId: args.agentId!,
       tenantId: args.tenantId!,
-      convoHistoryTable: need(base.outputs.convoHistoryTableName, 'ConvoHistoryTableName', '--table'),
-      ...((args.presenceTable ?? extra.outputs.presenceTableName) !== undefined && { presenceTable: args.presenceTable ?? extra.outputs.presenceTableName }),
-      iotEndpoint: need(args.iotEndpoint ?? extra.endpoints.mqttWs, 'IoT endpoint (the account\'s iot:Data-ATS endpoint)', '--iot-endpoint'),
-      authorizerName: need(args.authorizerName ?? extra.outputs.iotAuthorizerName, SMOKE_OUTPUT_KEYS.iotAuthorizerName, '--authorizer-name'),
+      convoHistoryTable: requireOutput(locations, 'convoHistoryTableName', '--table'),
+      ...(outputs.presenceTableName !== undefined && { presenceTable: outputs.presenceTableName }),
+      iotEndpoint: need(endpoints.mqttWs, 'IoT endpoint (the account\'s iot:Data-ATS endpoint)', '--iot-endpoint'),
+      authorizerName: requireOutput(locations, 'iotAuthorizerName', '--authorizer-name'),
       deviceLabel: args.label,
     },
   };
@@ -124,7 +131,7 @@ export const main = async (argv: readonly string[], io: SmokeIo): Promise<number
       io.out(USAGE);
       return 0;
     }
-    resolved = resolve(args, env);
+    resolved = resolveSmoke(args, env);
   } catch (error) {
     if (error instanceof UsageError || error instanceof OutputsError) {
       io.err(`error: ${error.message}\n\n${USAGE}`);

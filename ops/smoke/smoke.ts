@@ -132,6 +132,41 @@ const withTimeout = async <T>(step: string, ms: number, run: (signal: AbortSigna
   }
 };
 
+/**
+ * A call that a step made and a timeout may have stopped waiting for: it still runs (neither a
+ * PutItem nor a device registration can be taken back by aborting the request, only undone), so
+ * the cleanup waits for its answer to know what to undo.
+ */
+interface Attempt<T> {
+  /** The call's value, or undefined when it failed. */
+  readonly settled: Promise<T | undefined>;
+  readonly pending: () => boolean;
+}
+
+const attempt = <T>(call: Promise<T>): Attempt<T> => {
+  let pending = true;
+  const settled = call.then(
+    (value) => value,
+    () => undefined,
+  );
+  void settled.finally(() => {
+    pending = false;
+  });
+  return { settled, pending: () => pending };
+};
+
+const UNANSWERED = Symbol('unanswered');
+
+/** The attempt's outcome, or UNANSWERED when it has not answered within `ms`. */
+const settleWithin = async <T>(call: Attempt<T>, ms: number): Promise<T | undefined | typeof UNANSWERED> => {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([call.settled, new Promise<typeof UNANSWERED>((resolve) => (timer = setTimeout(() => resolve(UNANSWERED), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
 /** Polls `check` until it answers a value, or the step's signal aborts. */
 const until = async <T>(signal: AbortSignal, check: () => T | undefined | Promise<T | undefined>): Promise<T> => {
   for (;;) {
@@ -162,7 +197,8 @@ export const runSmoke = async (target: SmokeTarget, deps: SmokeDeps, options: Sm
 
   let clientId: string | undefined;
   let client: MqttClient | undefined;
-  let written = false;
+  let registration: Attempt<string> | undefined;
+  let write: Attempt<true> | undefined;
   let writtenAt = 0;
   let claimedAt = 0;
   const pushes: ReceivedPush[] = [];
@@ -245,7 +281,9 @@ export const runSmoke = async (target: SmokeTarget, deps: SmokeDeps, options: Sm
   // --- the checks ---
   if (options.signIn !== undefined) await step('sign in', 'check', () => options.signIn!());
   await step('register device', 'check', async () => {
-    const device = await deps.api.registerDevice(target.deviceLabel);
+    const registering = deps.api.registerDevice(target.deviceLabel);
+    registration = attempt(registering.then((device) => device.clientId));
+    const device = await registering;
     clientId = device.clientId;
     report.probe.clientId = clientId;
     return `${clientId} (label ${target.deviceLabel}), push topic ${device.notifyTopic}`;
@@ -301,7 +339,7 @@ export const runSmoke = async (target: SmokeTarget, deps: SmokeDeps, options: Sm
   });
 
   await step('write probe message', 'check', async () => {
-    await deps.dynamodb.send(
+    const put = deps.dynamodb.send(
       new PutItemCommand({
         TableName: target.convoHistoryTable,
         Item: marshall(item),
@@ -309,7 +347,8 @@ export const runSmoke = async (target: SmokeTarget, deps: SmokeDeps, options: Sm
         ExpressionAttributeNames: { '#pk': CONVO_HISTORY_TABLE.partitionKey },
       }),
     );
-    written = true;
+    write = attempt(put.then(() => true as const));
+    await put;
     writtenAt = now();
     return `${identity.conversationId}/${identity.messageId} in ${target.convoHistoryTable}, assigned to ${target.agentId} (direct)`;
   });
@@ -349,24 +388,48 @@ export const runSmoke = async (target: SmokeTarget, deps: SmokeDeps, options: Sm
     client === undefined ? 'never connected' : undefined,
   );
 
+  // A call a timed-out step left running gets half a step to answer; the other half is the undo's.
+  const lateAnswerMs = Math.floor(options.stepTimeoutMs / 2);
+  const pendingRegistration = registration;
   await step(
     'unregister device',
     'cleanup',
     async () => {
-      await deps.api.unregisterDevice(clientId!);
-      return `DELETE /devices/${clientId}: the device and its inbox are gone`;
+      let late = '';
+      if (clientId === undefined) {
+        const answer = await settleWithin(pendingRegistration!, lateAnswerMs);
+        if (answer === UNANSWERED) {
+          throw new SmokeCheckError(
+            `the registration that timed out has still not answered ${lateAnswerMs} ms later: a device labelled ${target.deviceLabel} may be left registered to ${target.agentId}`,
+          );
+        }
+        if (answer === undefined) return 'the registration that timed out failed after all: no device was registered';
+        clientId = answer;
+        report.probe.clientId = answer;
+        late = ' (registered after its step timed out)';
+      }
+      await deps.api.unregisterDevice(clientId);
+      return `DELETE /devices/${clientId}${late}: the device and its inbox are gone`;
     },
-    clientId === undefined ? 'no device was registered' : undefined,
+    clientId === undefined && (pendingRegistration === undefined || !pendingRegistration.pending()) ? 'no device was registered' : undefined,
   );
 
+  const pendingWrite = write;
   await step(
     'delete probe message',
     'cleanup',
     async () => {
+      // Deleting before a late PutItem lands would leave the item behind: wait for it first.
+      const unanswered = pendingWrite!.pending() && (await settleWithin(pendingWrite!, lateAnswerMs)) === UNANSWERED;
       const { Attributes } = await deps.dynamodb.send(new DeleteItemCommand({ TableName: target.convoHistoryTable, Key: key, ReturnValues: 'ALL_OLD' }));
+      if (unanswered) {
+        throw new SmokeCheckError(
+          `the write that timed out has still not answered ${lateAnswerMs} ms later: it may land after this delete and leave ${identity.conversationId}/${identity.messageId} in ${target.convoHistoryTable}`,
+        );
+      }
       return Attributes === undefined ? 'it was already gone' : `${identity.conversationId}/${identity.messageId} deleted from ${target.convoHistoryTable}`;
     },
-    written ? undefined : 'nothing was written',
+    pendingWrite === undefined ? 'nothing was written' : undefined,
   );
 
   report.ok = !failed;

@@ -1,8 +1,13 @@
+import { DEFAULT_CONFIG } from '../../infra/config';
 import {
+  DEFAULT_LOG_SETTING,
   executionLogBytes,
   historyEvents,
   loggedAt,
   logEventText,
+  LOG_SETTINGS,
+  logSettingIndexOf,
+  LogSettingError,
   type ExecutionLog,
   type LogModelOptions,
 } from '../../bench/log-model';
@@ -112,5 +117,15 @@ describe('workflow log model (bench/log-model.ts)', () => {
     };
     const succeeded = historyEvents(lambda, options).find((e) => e.type === 'TaskSucceeded');
     expect(succeeded?.data.output).toHaveLength(JSON.stringify({ devices: ['d1'] }).length + 900);
+  });
+
+  it('marks as default the priced setting that infra/config.ts DEFAULT_CONFIG deploys', () => {
+    expect(LOG_SETTINGS[DEFAULT_LOG_SETTING]).toEqual({ level: DEFAULT_CONFIG.workflowLogLevel, includeExecutionData: DEFAULT_CONFIG.logExecutionData });
+  });
+
+  it('refuses to index a log setting the bench does not price', () => {
+    expect(() => logSettingIndexOf({ level: 'FATAL', includeExecutionData: false })).toThrow(
+      new LogSettingError('the bench does not price workflow logs FATAL without data: add it to LOG_SETTINGS'),
+    );
   });
 });

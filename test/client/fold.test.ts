@@ -10,6 +10,7 @@ import {
   getMessage,
   isNew,
   newMessages,
+  notificationsOf,
   transitions,
   messageKey,
   type InboxState,
@@ -134,6 +135,13 @@ describe('fold: properties (fast-check)', () => {
 });
 
 describe('fold: examples', () => {
+  it("an entry's notifications fold back to the same state", () => {
+    const s = foldAll(emptyState, [created('m1'), handled('m1', 'agent-2'), created('m2'), handled('m3', 'agent-3')]);
+    const again = notificationsOf(Object.values(s.messages));
+    expect(again).toHaveLength(4);
+    expect(canonicalState(foldAll(emptyState, again))).toBe(canonicalState(s));
+  });
+
   it('a created notification makes a message NEW', () => {
     const s = fold(emptyState, created('m1'));
     expect(isNew(s, 'm1')).toBe(true);

@@ -1,20 +1,19 @@
 import { GetItemCommand, DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ownerHashOf } from '../../contracts/agent-access';
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
-import { LOCAL_STACK_NAME, localOutputsOf } from '../../local/runtime/outputs-file';
+import { writeLocalOutputs } from '../../local/runtime/outputs-file';
 import { DEMO_DATA } from '../../local/runtime/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
 import { main } from '../../ops/smoke/main';
-import { SMOKE_ENDPOINT_KEYS, SMOKE_OUTPUT_KEYS } from '../../ops/smoke/locations';
 import type { SmokeReport } from '../../ops/smoke/smoke';
 
 /**
- * `npm run smoke` against the local runtime: the outputs file has the stack's output keys and the
- * local endpoints, as `npm start` writes it plus what the smoke reads (agent API, broker, issuer,
- * authorizer name, presence table); the probe agent is a seeded agent with no devices of its own.
+ * `npm run smoke` against the local runtime: the outputs file is the one `npm start` writes (the
+ * stack's output keys and the local endpoints); the probe agent is a seeded agent with no devices
+ * of its own.
  */
 
 const PROBE = 'smoke-probe';
@@ -33,19 +32,7 @@ describe('npm run smoke on the local runtime', () => {
     });
     ddb = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: stack.config.region, credentials: LOCAL_CREDENTIALS });
     dir = mkdtempSync(join(tmpdir(), 'smoke-test-'));
-    outputsFile = join(dir, 'outputs.json');
-    const document = localOutputsOf(stack) as Record<string, Record<string, string>>;
-    Object.assign(document[LOCAL_STACK_NAME], {
-      [SMOKE_OUTPUT_KEYS.agentApiUrl]: stack.endpoints.agentApi,
-      [SMOKE_OUTPUT_KEYS.iotAuthorizerName]: stack.config.authorizerName,
-      [SMOKE_OUTPUT_KEYS.presenceTableName]: stack.config.presenceTable,
-    });
-    Object.assign(document.endpoints, {
-      [SMOKE_ENDPOINT_KEYS.agentApi]: stack.endpoints.agentApi,
-      [SMOKE_ENDPOINT_KEYS.mqttWs]: stack.endpoints.mqttWs,
-      [SMOKE_ENDPOINT_KEYS.tokenIssuer]: stack.endpoints.tokenIssuer,
-    });
-    writeFileSync(outputsFile, JSON.stringify(document, null, 2));
+    outputsFile = writeLocalOutputs(stack, join(dir, 'outputs.json'));
   });
   afterAll(async () => {
     ddb.destroy();

@@ -46,6 +46,12 @@ export const agentApiOf = (options: AgentDeviceOptions): { tokens: TokenSource; 
   return { tokens, api: new AgentApi({ baseUrl: options.apiUrl, tokens, ...(options.fetch ? { fetch: options.fetch } : {}) }) };
 };
 
+/**
+ * What a device asks of its token to connect with the default renewal margin (6 minutes), as
+ * `brokerUrl` below computes it: the local dev sign-in and issuer size their tokens by it.
+ */
+export const DEVICE_CONNECT_TOKEN_VALIDITY_MS = Math.max(IOT_SESSION_MIN_SECONDS * 1000, 360_000) + 60_000;
+
 /** The device's `AgentClient` (not started) on the agent API, the authorizer and the storage. */
 export const deviceClient = (options: AgentDeviceOptions, api: AgentApi, tokens: TokenSource, clientId: string): AgentClient => {
   const renewBeforeExpiryMs = options.client?.renewBeforeExpiryMs ?? 360_000;

@@ -28,9 +28,18 @@ const PORTS = {
   'data-api-port': ['CONVO_DATA_API_PORT', 'dataApi', 'the RDS Data API endpoint'],
   'agent-api-port': ['CONVO_AGENT_API_PORT', 'agentApi', 'the agent API'],
   'token-issuer-port': ['CONVO_TOKEN_ISSUER_PORT', 'tokenIssuer', 'the token issuer (dev sign-in)'],
+  'sfn-port': ['CONVO_SFN_PORT', 'sfn', 'the Step Functions endpoint'],
+  'dynamodb-streams-port': ['CONVO_DYNAMODB_STREAMS_PORT', 'dynamodbStreams', 'the DynamoDB Streams endpoint'],
+  'eventbridge-port': ['CONVO_EVENTBRIDGE_PORT', 'eventBridge', 'the EventBridge endpoint'],
+  'scheduler-port': ['CONVO_SCHEDULER_PORT', 'scheduler', 'the EventBridge Scheduler endpoint'],
 } as const satisfies Record<string, readonly [string, keyof LocalPorts | undefined, string]>;
 
 type PortFlag = keyof typeof PORTS;
+
+const FLAG_WIDTH = Math.max(...Object.keys(PORTS).map((flag) => flag.length));
+const ENV_WIDTH = Math.max(...Object.values(PORTS).map(([env]) => env.length));
+/** The other options' column: as wide as `--<flag> <env>` of the ports. */
+const OPTION_WIDTH = 2 + FLAG_WIDTH + 1 + ENV_WIDTH;
 
 export const USAGE = [
   'Usage: npm start -- [options]',
@@ -41,12 +50,12 @@ export const USAGE = [
   '',
   'Options (each also read from the environment variable shown; 0 = any free port):',
   ...Object.entries(PORTS).map(
-    ([flag, [env, key, what]]) => `  --${flag.padEnd(17)} ${env.padEnd(23)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
+    ([flag, [env, key, what]]) => `  --${flag.padEnd(FLAG_WIDTH)} ${env.padEnd(ENV_WIDTH)} ${what}${key ? '' : ` (default ${DEFAULT_DASHBOARD_PORT})`}`,
   ),
-  `  ${'--answer-within-seconds N'.padEnd(43)} an unclaimed message escalates N s after it is sent (default ${ANSWER_WITHIN_MINUTES.default * 60}, 0 = off;`,
-  `  ${''.padEnd(43)} env CONVO_ANSWER_WITHIN_SECONDS; docs/escalation.md)`,
-  `  ${'--verbose'.padEnd(43)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
-  `  ${'--help'.padEnd(43)} this text`,
+  `  ${'--answer-within-seconds N'.padEnd(OPTION_WIDTH)} an unclaimed message escalates N s after it is sent (default ${ANSWER_WITHIN_MINUTES.default * 60}, 0 = off;`,
+  `  ${''.padEnd(OPTION_WIDTH)} env CONVO_ANSWER_WITHIN_SECONDS; docs/escalation.md)`,
+  `  ${'--verbose'.padEnd(OPTION_WIDTH)} task Lambda logs at INFO (default WARN; LOG_LEVEL wins)`,
+  `  ${'--help'.padEnd(OPTION_WIDTH)} this text`,
 ].join('\n');
 
 export interface MainOptions {

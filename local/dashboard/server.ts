@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { zodEnglishOnly } from '../../client/build';
 import { ConversationIdSchema } from '../../contracts/envelope';
 import { previewOf } from '../../contracts/preview';
+import { BodyTooLargeError, readBody } from '../emulators/http-util';
 import { listen } from '../emulators/listen';
 import { seededDevices } from '../runtime/seed';
 import type { LocalStack } from '../runtime/stack';
@@ -129,20 +130,15 @@ const readJson = async (req: IncomingMessage): Promise<unknown> => {
   if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
     throw new HttpError(415, 'UnsupportedMediaType', 'send the body as application/json');
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      // Say the limit the user meets (the message's characters), not the transport's bytes.
-      throw new HttpError(413, 'PayloadTooLarge', `the request is too large: a message body must be at most ${MESSAGE_BODY_MAX_CHARS} characters`, [
-        { field: 'body', message: `must be at most ${MESSAGE_BODY_MAX_CHARS} characters` },
-      ]);
-    }
-    chunks.push(chunk as Buffer);
-  }
+  const raw = await readBody(req, MAX_BODY_BYTES).catch((error: unknown) => {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    // Say the limit the user meets (the message's characters), not the transport's bytes.
+    throw new HttpError(413, 'PayloadTooLarge', `the request is too large: a message body must be at most ${MESSAGE_BODY_MAX_CHARS} characters`, [
+      { field: 'body', message: `must be at most ${MESSAGE_BODY_MAX_CHARS} characters` },
+    ]);
+  });
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return JSON.parse(raw.toString('utf8'));
   } catch {
     throw new HttpError(400, 'InvalidJson', 'the body is not valid JSON');
   }

@@ -1,4 +1,5 @@
 import { tokenExpiry } from '../../client/browser';
+import { DEVICE_CONNECT_TOKEN_VALIDITY_MS } from '../../client/device';
 
 /**
  * The dashboard's dev sign-in: a seeded agent signs in without a password by asking the local
@@ -8,11 +9,11 @@ import { tokenExpiry } from '../../client/browser';
  */
 
 /**
- * Fetch a new token once the cached one has less than this left. The device client asks for a
- * token valid for 7 minutes (its 6-minute renewal margin before expiry, plus a minute); a cached
- * token shorter than that would be handed back, refused by the client, and asked for again.
+ * Fetch a new token once the cached one has less than this left: what the device client asks of a
+ * token to connect. A cached token shorter than that would be handed back, refused by the client,
+ * and asked for again.
  */
-export const TOKEN_REFRESH_BEFORE_MS = 7 * 60_000;
+export const TOKEN_REFRESH_BEFORE_MS = DEVICE_CONNECT_TOKEN_VALIDITY_MS;
 
 /** The issuer refused or failed: `status` 404 means the agent is not seeded, 0 that nobody answered. */
 export class SignInError extends Error {
@@ -58,7 +59,7 @@ export class DevSignIn {
     return this.current;
   }
 
-  /** The client's `getToken`: the cached token, or a fresh one when it has less than 7 minutes left. */
+  /** The client's `getToken`: the cached token, or a fresh one when it has less than TOKEN_REFRESH_BEFORE_MS left. */
   readonly getToken = async (): Promise<string> => {
     if (this.current && this.current.expiresAt.getTime() - this.now() >= TOKEN_REFRESH_BEFORE_MS) return this.current.token;
     // Both devices of an agent ask at once on sign-in: one request serves them.

@@ -16,8 +16,9 @@ import { handlePreflight, LocalServiceError, readBody, sendJson } from './http-u
  * InvalidArgument, one whose Detail is not a JSON object with MalformedDetail, one for a bus that
  * does not exist with ResourceNotFoundException, and the others are accepted (partial failure,
  * `FailedEntryCount`). Targets are invoked after the answer, asynchronously; a failing target is
- * retried (`targetRetryAttempts`), then handed to `deadLetter` (the rule target's DLQ on AWS) or
- * logged: one failed target never stops the others nor the endpoint.
+ * retried (`targetRetryAttempts`), then handed to the rule's `deadLetter` (the rule target's DLQ on
+ * AWS), else to the endpoint's, else logged: one failed target never stops the others nor the
+ * endpoint.
  *
  * Every event received is kept in a bounded log, with the rules it matched and what each delivery
  * did, for tests and the dashboard.
@@ -46,6 +47,8 @@ export interface RuleDefinition {
   readonly target: RuleTarget;
   /** @default the endpoint's first bus */
   readonly eventBusName?: string;
+  /** Where a delivery of this rule that failed every attempt goes. @default the endpoint's `deadLetter` */
+  readonly deadLetter?: (failure: FailedDelivery) => Promise<void>;
 }
 
 export interface RuleDelivery {
@@ -307,12 +310,13 @@ export class LocalEventBridge {
     }
     record.status = 'failed';
     const failure: FailedDelivery = { rule: rule.name, event, attempts: record.attempts, error: record.error ?? 'closed before delivery' };
-    if (!this.options.deadLetter) {
+    const deadLetter = rule.deadLetter ?? this.options.deadLetter;
+    if (!deadLetter) {
       this.log(`eventbridge: rule ${rule.name} gave up on event ${event.id} after ${failure.attempts} attempt(s): ${failure.error}`);
       return;
     }
     try {
-      await this.options.deadLetter(failure);
+      await deadLetter(failure);
     } catch (err) {
       this.log(`eventbridge: the dead-letter of rule ${rule.name} failed for event ${event.id}: ${(err as Error).message}`);
     }

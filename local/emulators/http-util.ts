@@ -1,11 +1,39 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-export const readBody = (req: IncomingMessage): Promise<Buffer> =>
+/** The request body is longer than the reader takes; nothing of it is kept. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the request body is larger than ${maxBytes} bytes`);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * The whole request body; with `maxBytes`, rejects with BodyTooLargeError as soon as the body (or
+ * its declared content-length) goes past it, keeping no more of it in memory.
+ */
+export const readBody = (req: IncomingMessage, maxBytes = Infinity): Promise<Buffer> =>
   new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    let size = 0;
+    const tooLarge = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      chunks.length = 0;
+      // The rest is drained unread: a sender still writing gets the answer instead of a reset.
+      req.resume();
+      reject(new BodyTooLargeError(maxBytes));
+    };
+    const onData = (c: Buffer) => {
+      size += c.length;
+      if (size > maxBytes) tooLarge();
+      else chunks.push(c);
+    };
+    const onEnd = () => resolve(Buffer.concat(chunks));
     req.on('error', reject);
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return tooLarge();
+    req.on('data', onData);
+    req.on('end', onEnd);
   });
 
 /**

@@ -56,10 +56,14 @@ export const sqsMessageBytes = (body: string, attributes: Record<string, Message
     payloadBytes(body),
   );
 
-const DEDUP_WINDOW_MS = 5 * 60 * 1000;
+/** How long a FIFO queue remembers a deduplication id. */
+export const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const DEFAULT_RETENTION_S = 345_600;
 const DEFAULT_VISIBILITY_S = 30;
-const QUEUE_NAME_REUSE_DELAY_MS = 60_000;
+/** SQS caps a visibility timeout at 12 hours. */
+const MAX_VISIBILITY_S = 43_200;
+/** How long SQS refuses the name of a deleted queue. */
+export const QUEUE_NAME_REUSE_DELAY_MS = 60_000;
 
 interface StoredMessage {
   messageId: string;
@@ -428,6 +432,29 @@ export class LocalSqs {
     return {};
   }
 
+  /** What `npm run replay` uses to hand a message it did not delete back at once (VisibilityTimeout 0). */
+  changeMessageVisibility(input: { QueueUrl?: string; ReceiptHandle?: string; VisibilityTimeout?: number }): Record<string, never> {
+    const q = this.queueFromUrl(input.QueueUrl);
+    const timeout = input.VisibilityTimeout;
+    if (timeout === undefined || !Number.isInteger(timeout) || timeout < 0 || timeout > MAX_VISIBILITY_S) {
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Value ${String(timeout)} for parameter VisibilityTimeout is invalid. Reason: Must be between 0 and ${MAX_VISIBILITY_S}.`,
+        'InvalidParameterValue',
+      );
+    }
+    const m = q.messages.find((x) => x.receiptHandle !== undefined && x.receiptHandle === input.ReceiptHandle);
+    if (!m) {
+      throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${input.ReceiptHandle}" is not a valid receipt handle.`, 'ReceiptHandleIsInvalid');
+    }
+    const now = this.now();
+    if (m.visibleAt <= now) {
+      throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.', 'AWS.SimpleQueueService.MessageNotInflight');
+    }
+    m.visibleAt = now + timeout * 1000;
+    return {};
+  }
+
   deleteMessageBatch(input: { QueueUrl?: string; Entries?: { Id: string; ReceiptHandle: string }[] }) {
     const q = this.queueFromUrl(input.QueueUrl);
     const entries = input.Entries ?? [];
@@ -486,6 +513,8 @@ export class LocalSqs {
         return this.receiveMessage(input);
       case 'DeleteMessage':
         return this.deleteMessage(input);
+      case 'ChangeMessageVisibility':
+        return this.changeMessageVisibility(input);
       case 'DeleteMessageBatch':
         return this.deleteMessageBatch(input as { QueueUrl?: string; Entries?: { Id: string; ReceiptHandle: string }[] });
       case 'GetQueueAttributes':

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { AGENT_API_ROUTES } from '../../contracts/agent-access';
+import { BodyTooLargeError, readBody } from '../emulators/http-util';
 import { listen } from '../emulators/listen';
 
 /**
@@ -86,16 +87,11 @@ export const matchRoute = (routes: readonly CompiledRoute[], method: string, raw
   return undefined;
 };
 
+/** The body, or undefined when it is over the limit. */
 const readLimited = (req: IncomingMessage): Promise<Buffer | undefined> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_REQUEST_BYTES) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > MAX_REQUEST_BYTES ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
+  readBody(req, MAX_REQUEST_BYTES).catch((error: unknown) => {
+    if (error instanceof BodyTooLargeError) return undefined;
+    throw error;
   });
 
 /** Header names lower-cased, repeated headers joined with commas, as payload 2.0 does. */

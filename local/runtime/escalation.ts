@@ -10,7 +10,7 @@ import {
   scheduleGroupNameOf,
   type EscalationReason,
 } from '../../contracts/escalation';
-import type { LocalEventBridge } from '../emulators/eventbridge';
+import type { FailedDelivery, LocalEventBridge } from '../emulators/eventbridge';
 import { listen } from '../emulators/listen';
 import { LocalScheduler } from '../emulators/scheduler';
 import type { LocalSns } from '../emulators/sns';
@@ -20,8 +20,8 @@ import type { LocalSqs } from '../emulators/sqs';
  * The escalation half of issue 13 on the local runtime (docs/escalation.md): the marker table in the
  * local DynamoDB, the escalation topic on the local SNS, the local EventBridge Scheduler with its
  * DLQ, the escalate and answer-timer handlers with the environment the CDK gives them, and the
- * rules of contracts/escalation.ts on the local event bus. local/runtime/stack.ts calls it once the
- * other endpoints are up.
+ * rules of contracts/escalation.ts on the local event bus with their targets' DLQ,
+ * `<prefix>-escalation-rule-dlq`. local/runtime/stack.ts calls it once the other endpoints are up.
  */
 
 /** The local bus's rule registry: in-process targets. */
@@ -41,6 +41,8 @@ export interface LocalEscalationSetup {
   readonly markersTable: string;
   readonly scheduleGroupName: string;
   readonly scheduleDlqUrl: string;
+  /** `<prefix>-escalation-rule-dlq`: the events a rule's target failed on every attempt, each as its body. */
+  readonly ruleDlqUrl: string;
   /** 0 when the timer is off. */
   readonly answerWithinSeconds: number;
   readonly schedulerEndpoint: string;
@@ -88,6 +90,7 @@ export const prepareEscalation = async (options: LocalEscalationOptions) => {
   );
   const escalationTopicArn = `arn:aws:sns:${region}:${accountId}:${prefix}-escalations`;
   const scheduleDlqUrl = options.sqs.createQueue({ QueueName: `${prefix}-schedule-dlq` }).QueueUrl;
+  const ruleDlqUrl = options.sqs.createQueue({ QueueName: `${prefix}-escalation-rule-dlq` }).QueueUrl;
   const scheduleGroupName = scheduleGroupNameOf(prefix);
   const escalateArn = `arn:aws:lambda:${region}:${accountId}:function:${prefix}-escalate`;
 
@@ -117,7 +120,7 @@ export const prepareEscalation = async (options: LocalEscalationOptions) => {
     [ANSWER_TIMER_ENV.answerWithinMinutes]: String(answerWithinSeconds / 60),
   });
 
-  return { ...options, answerWithinSeconds, markersTable, escalationTopicArn, scheduleDlqUrl, scheduleGroupName, escalateArn, scheduler, endpoint };
+  return { ...options, answerWithinSeconds, markersTable, escalationTopicArn, scheduleDlqUrl, ruleDlqUrl, scheduleGroupName, escalateArn, scheduler, endpoint };
 };
 
 type Prepared = Awaited<ReturnType<typeof prepareEscalation>>;
@@ -128,7 +131,7 @@ type Handler = (event: unknown) => Promise<unknown>;
  * handlers, makes escalate the scheduler's target and puts the rules on the bus.
  */
 export const attachEscalation = (prepared: Prepared, bus: LocalRuleRegistry): LocalEscalationSetup => {
-  const { scheduler, endpoint, sns, escalationTopicArn } = prepared;
+  const { scheduler, endpoint, sns, escalationTopicArn, ruleDlqUrl, sqsClient, log } = prepared;
   if (!process.env[ESCALATE_ENV.convoHistoryTableName]) throw new Error(`${ESCALATE_ENV.convoHistoryTableName} must be set before the escalate handler loads`);
   /* eslint-disable @typescript-eslint/no-require-imports */
   const escalate = (require('../../tasks/escalate/handler') as { handler: Handler }).handler;
@@ -139,9 +142,15 @@ export const attachEscalation = (prepared: Prepared, bus: LocalRuleRegistry): Lo
   });
 
   const handlers = { escalate, 'answer-timer': answerTimer } as const;
-  // The bus retries a failing target and then gives up, as a rule's Lambda target with its DLQ.
+  // The bus retries a failing target, then keeps the event in the targets' DLQ, as EventBridge
+  // writes it there: the event itself is the message body. The local SQS keeps no message
+  // attributes, so EventBridge's ERROR_CODE, RULE_ARN and the rest are only logged.
+  const deadLetter = async (failure: FailedDelivery): Promise<void> => {
+    log(`eventbridge: rule ${failure.rule} gave up on event ${failure.event.id} after ${failure.attempts} attempt(s) (${failure.error}): kept in the escalation rule DLQ`);
+    await sqsClient.send(new SendMessageCommand({ QueueUrl: ruleDlqUrl, MessageBody: JSON.stringify(failure.event) }));
+  };
   for (const rule of escalationRules(prepared.answerWithinSeconds / 60)) {
-    bus.putRule({ name: `${prepared.prefix}-${rule.id}`, eventPattern: rule.eventPattern, target: handlers[rule.target] });
+    bus.putRule({ name: `${prepared.prefix}-${rule.id}`, eventPattern: rule.eventPattern, target: handlers[rule.target], deadLetter });
   }
 
   return {
@@ -149,6 +158,7 @@ export const attachEscalation = (prepared: Prepared, bus: LocalRuleRegistry): Lo
     markersTable: prepared.markersTable,
     scheduleGroupName: prepared.scheduleGroupName,
     scheduleDlqUrl: prepared.scheduleDlqUrl,
+    ruleDlqUrl,
     answerWithinSeconds: prepared.answerWithinSeconds,
     schedulerEndpoint: endpoint.url,
     scheduler,

@@ -7,7 +7,9 @@ import { passesPipeFilter } from '../../contracts/pipe-filter';
 import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, PIPE_MAXIMUM_RETRY_ATTEMPTS, type BatchEntry } from '../../contracts/enrichment';
 import { inboxQueueNamePrefixOf, iotAuthorizerNameOf } from '../../contracts/naming';
 import { CONVO_HISTORY_TABLE, DEVICE_REGISTRY_TABLE, PRESENCE_TABLE } from '../../contracts/tables';
+import { LOCAL_CREDENTIALS } from '../../contracts/stack-outputs';
 import { registryPut } from '../../tasks/shared/device-registry';
+import { claimUpdateInput } from '../../client/claim';
 import { startBroker, type BrokerAuthorizer, type LocalBroker } from '../emulators/broker';
 import { startAgentApiServer, type AgentApiHandler } from './agent-api-server';
 import { startTokenIssuer, type IssuedToken, type MintOptions } from './token-issuer';
@@ -154,8 +156,9 @@ export interface LocalStack {
   /** Writes a CONVO_HISTORY item through the local DynamoDB endpoint, as the chat product does. */
   putMessage(item: Record<string, unknown>): Promise<void>;
   /**
-   * Marks a message handled straight in CONVO_HISTORY, the first writer winning, as a claim does
-   * (the agent API's claim route for agents; this for tests that need no signed-in agent).
+   * Marks a message handled straight in CONVO_HISTORY, the first writer winning, with the claim's
+   * own UpdateItem (the agent API's claim route for agents; this for tests that need no signed-in
+   * agent). Rejects with ConditionalCheckFailedException for a message already handled or missing.
    */
   claimMessage(identity: { conversationId: string; messageId: string }, agentId: string, handledAt?: string): Promise<void>;
   /** Resolves when every stream record and presence event so far has been fully processed. */
@@ -177,7 +180,8 @@ export interface LocalEventBus {
 
 const REGION = 'us-east-1';
 const ACCOUNT = '000000000000';
-export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+/** Re-exported: the tests and the bench build their local SDK clients with it from here. */
+export { LOCAL_CREDENTIALS };
 /** Registry puts in flight while seeding: a generated seed of thousands of devices stays quick. */
 const REGISTRY_SEED_CONCURRENCY = 25;
 
@@ -536,20 +540,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
         await ddb.send(new PutItemCommand({ TableName: convoHistoryTable, Item: marshall(item, { removeUndefinedValues: true }) }));
       },
       claimMessage: async (identity, agentId, handledAt = new Date().toISOString()) => {
-        const { handledBy, handledAt: handledAtName } = CONVO_HISTORY_TABLE.claim;
-        await ddb.send(
-          new UpdateItemCommand({
-            TableName: convoHistoryTable,
-            Key: {
-              [CONVO_HISTORY_TABLE.partitionKey]: { S: identity.conversationId },
-              [CONVO_HISTORY_TABLE.sortKey]: { S: identity.messageId },
-            },
-            UpdateExpression: 'SET #by = :by, #at = :at',
-            ConditionExpression: 'attribute_not_exists(#by)',
-            ExpressionAttributeNames: { '#by': handledBy, '#at': handledAtName },
-            ExpressionAttributeValues: { ':by': { S: agentId }, ':at': { S: handledAt } },
-          }),
-        );
+        await ddb.send(new UpdateItemCommand(claimUpdateInput({ dynamodb: ddb, tableName: convoHistoryTable, agentId }, identity, handledAt)));
       },
       settle: async () => {
         await lifecycle.idle();

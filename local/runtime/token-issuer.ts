@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair, type KeyLike } from 'jose';
 import { z } from 'zod';
-import { IOT_SESSION_MAX_SECONDS, IOT_SESSION_MIN_SECONDS } from '../../contracts/agent-access';
-import { readBody } from '../emulators/http-util';
+import { DEVICE_CONNECT_TOKEN_VALIDITY_MS } from '../../client/device';
+import { IOT_SESSION_MAX_SECONDS } from '../../contracts/agent-access';
+import { BodyTooLargeError, readBody } from '../emulators/http-util';
 import { listen } from '../emulators/listen';
 
 /**
@@ -23,10 +24,11 @@ export const LOCAL_TOKEN_AUDIENCE = 'convo-notify-local';
 /** A token lives this long unless asked otherwise. */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 3600;
 /**
- * The shortest lifetime the dev endpoint mints: the 5-minute IoT session minimum plus a minute,
- * so a client can connect once and be seen renewing soon after.
+ * The shortest lifetime the dev endpoint mints: what the device client asks of a token to connect
+ * (which covers the 5-minute IoT session minimum), plus a minute, so that the token is not refused
+ * after the round trip and a client connects once and is seen renewing soon after.
  */
-export const MIN_DEV_TOKEN_LIFETIME_SECONDS = IOT_SESSION_MIN_SECONDS + 60;
+export const MIN_DEV_TOKEN_LIFETIME_SECONDS = Math.ceil(DEVICE_CONNECT_TOKEN_VALIDITY_MS / 1000) + 60;
 
 export const DevTokenRequestSchema = z.strictObject({
   agentId: z.string().min(1).max(128),
@@ -96,8 +98,13 @@ const answer = (res: ServerResponse, status: number, body: unknown): void => {
   res.end(text);
 };
 
+const readRequest = (req: IncomingMessage): Promise<Buffer> =>
+  readBody(req, MAX_REQUEST_BYTES).catch((error: unknown) => {
+    if (error instanceof BodyTooLargeError) throw new DevTokenError(413, 'BodyTooLarge', `request body is larger than ${MAX_REQUEST_BYTES} bytes`);
+    throw error;
+  });
+
 const parseRequest = (raw: Buffer): DevTokenRequest => {
-  if (raw.length > MAX_REQUEST_BYTES) throw new DevTokenError(413, 'BodyTooLarge', `request body is larger than ${MAX_REQUEST_BYTES} bytes`);
   let value: unknown;
   try {
     value = JSON.parse(raw.toString('utf8'));
@@ -137,7 +144,7 @@ export const startTokenIssuer = async (options: TokenIssuerOptions): Promise<Loc
   };
 
   const devToken = async (req: IncomingMessage): Promise<IssuedToken> => {
-    const request = parseRequest(await readBody(req));
+    const request = parseRequest(await readRequest(req));
     if (!options.isKnownAgent(request.agentId)) {
       throw new DevTokenError(404, 'UnknownAgent', `agent ${request.agentId} is not a seeded agent of the local runtime; sign in as one of the seeded agents`);
     }

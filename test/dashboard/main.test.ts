@@ -25,6 +25,11 @@ describe('npm start options', () => {
     expect(options.ports).toEqual({ mqtt: 1883, mqttWs: 9001, sqs: 0, dynamodb: 8000 });
   });
 
+  it('takes the Step Functions, DynamoDB Streams, EventBridge and Scheduler ports from flags and CONVO_* variables too', () => {
+    const options = parseOptions(['--sfn-port', '8083', '--eventbridge-port=8084'], { CONVO_DYNAMODB_STREAMS_PORT: '8085', CONVO_SCHEDULER_PORT: '8086' });
+    expect(options.ports).toEqual({ sfn: 8083, eventBridge: 8084, dynamodbStreams: 8085, scheduler: 8086 });
+  });
+
   it.each([
     [['--port', 'http'], {}, '--port must be a port number from 0 to 65535, got "http"'],
     [[], { CONVO_IOT_DATA_PORT: '70000' }, 'CONVO_IOT_DATA_PORT must be a port number from 0 to 65535, got "70000"'],

@@ -1,5 +1,8 @@
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { scheduleNameOf } from '../../contracts/escalation';
+import { OUTCOME_DETAIL_TYPES, OUTCOME_EVENT_SOURCE } from '../../contracts/outcomes';
 import type { DynamoDbStreamRecord } from '../../local/emulators/dynamodb';
 import type { LocalEscalation } from '../../local/runtime/escalation';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
@@ -132,5 +135,48 @@ describe('escalation end to end', () => {
     const fired = stack.escalation.scheduler.activity.filter((a) => a.name === scheduleNameOf(m) && a.type === 'invoked');
     expect(fired).toHaveLength(2);
     expect(escalationsOf(m).map((e) => e.reason)).toEqual(['unanswered']);
+  });
+
+  it('keeps an event whose rule targets fail every attempt in the escalation rule DLQ, once per target', async () => {
+    const bus = new EventBridgeClient({ endpoint: stack.endpoints.eventBridge, region: stack.config.region, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
+    // Matches nobody-online and answer-timer-start, but is no notification outcome: both tasks refuse it.
+    const out = await bus.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            Source: OUTCOME_EVENT_SOURCE,
+            DetailType: OUTCOME_DETAIL_TYPES.fannedOut,
+            Detail: JSON.stringify({ kind: 'created', counts: { online: 0 } }),
+            EventBusName: stack.config.eventBusName,
+          },
+        ],
+      }),
+    );
+    bus.destroy();
+    await stack.settle();
+
+    const eventId = out.Entries?.[0]?.EventId;
+    const ruleDlq = stack.escalation.ruleDlqUrl.split('/').pop()!;
+    const kept = stack.sqs.peek(ruleDlq).map((m) => JSON.parse(m.body) as { id: string; detail: unknown });
+    expect(kept).toEqual([
+      expect.objectContaining({ id: eventId, detail: { kind: 'created', counts: { online: 0 } } }),
+      expect.objectContaining({ id: eventId, detail: { kind: 'created', counts: { online: 0 } } }),
+    ]);
+    const deliveries = stack.eventBus.events.find((e) => e.event.id === eventId)?.deliveries ?? [];
+    expect(deliveries.map((d) => [d.rule, d.status]).sort()).toEqual([
+      ['convo-notify-local-answer-timer-start', 'failed'],
+      ['convo-notify-local-escalate-nobody-online', 'failed'],
+    ]);
+  });
+
+  it('refuses the claim of a message that does not exist and creates no item for it', async () => {
+    const missing = customerMessage({ teamId: 'support' });
+    await expect(stack.claimMessage(missing, 'alice')).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
+    const ddb = new DynamoDBClient({ endpoint: stack.endpoints.dynamodb, region: stack.config.region, credentials: LOCAL_CREDENTIALS });
+    const got = await ddb.send(
+      new GetItemCommand({ TableName: stack.config.convoHistoryTable, Key: { conversationId: { S: missing.conversationId }, messageId: { S: missing.messageId } } }),
+    );
+    ddb.destroy();
+    expect(got.Item).toBeUndefined();
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { scheduleNameOf } from '../../contracts/escalation';
 import { OUTCOME_DETAIL_TYPES, type NotificationOutcome } from '../../contracts/outcomes';
 import type { NotificationEnvelope } from '../../contracts/envelope';
+import { QUEUE_NAME_REUSE_DELAY_MS } from '../../local/emulators/sqs';
 import { writeLocalOutputs } from '../../local/runtime/outputs-file';
 import { seededDevices } from '../../local/runtime/seed';
 import { startLocalStack, type LocalStack } from '../../local/runtime/stack';
@@ -16,9 +17,6 @@ import { customerMessage } from '../support/messages';
  * and `npm run replay -- --dlq` brings the outcome to the bus once the queue is back, which is what
  * escalation needs. Nothing is lost: the message is in every inbox and its batch in the DLQ.
  */
-
-/** SQS refuses a deleted queue's name for 60 seconds; the stack's clock moves past that. */
-const QUEUE_NAME_REUSE_MS = 60_000;
 
 describe('an outcome that cannot be sent, on the local runtime', () => {
   let stack: LocalStack;
@@ -75,7 +73,8 @@ describe('an outcome that cannot be sent, on the local runtime', () => {
     expect(outcomeEventsOf(m)).toEqual([]);
     expect(escalationsOf(m)).toEqual([]);
 
-    offset += QUEUE_NAME_REUSE_MS + 1_000;
+    // SQS refuses a deleted queue's name for a while; the stack's clock moves past that.
+    offset += QUEUE_NAME_REUSE_DELAY_MS + 1_000;
     stack.sqs.createQueue({ QueueName: queueName(stack.config.outcomesQueueUrl) });
     const out: string[] = [];
     const code = await main(['--outputs', outputsPath, '--dlq'], { out: (t) => out.push(t), err: (t) => out.push(t) });

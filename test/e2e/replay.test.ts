@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { notificationIdOf, type NotificationEnvelope } from '../../contracts/envelope';
 import { STREAM_RETENTION_MS } from '../../local/emulators/dynamodb-streams';
+import { DEDUP_WINDOW_MS } from '../../local/emulators/sqs';
 import { writeLocalOutputs } from '../../local/runtime/outputs-file';
 import { seededDevices } from '../../local/runtime/seed';
 import { LOCAL_CREDENTIALS, startLocalStack, type LocalStack } from '../../local/runtime/stack';
@@ -20,7 +21,6 @@ import { customerMessage } from '../support/messages';
  * stream's 24-hour retention.
  */
 
-const DEDUP_WINDOW_MS = 5 * 60 * 1000;
 const REPLAY_VISIBILITY_MS = REPLAY_VISIBILITY_TIMEOUT_S * 1000;
 const ROOT = join(__dirname, '../..');
 

@@ -155,6 +155,23 @@ describe('local EventBridge endpoint (contract with @aws-sdk/client-eventbridge)
     ]);
   });
 
+  it("hands a failed delivery to the rule's own dead letter rather than the endpoint's", async () => {
+    const own: FailedDelivery[] = [];
+    bus.putRule({
+      name: 'with-dlq',
+      eventPattern: { source: [OUTCOME_EVENT_SOURCE] },
+      target: async () => {
+        throw new Error('target down');
+      },
+      deadLetter: async (failure) => void own.push(failure),
+    });
+    await client.send(new PutEventsCommand({ Entries: [outcomeEntry(0)] }));
+    await bus.idle();
+
+    expect(own).toEqual([{ rule: 'with-dlq', event: expect.objectContaining({ source: OUTCOME_EVENT_SOURCE }), attempts: 3, error: 'Error: target down' }]);
+    expect(deadLetters).toEqual([]);
+  });
+
   it('answers PutEvents before a slow target has finished', async () => {
     let release: () => void = () => undefined;
     bus.putRule({ name: 'slow', eventPattern: { source: [OUTCOME_EVENT_SOURCE] }, target: () => new Promise<void>((resolve) => (release = resolve)) });

@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityCommand,
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
@@ -118,6 +119,24 @@ describe('local SQS endpoint (contract with @aws-sdk/client-sqs)', () => {
     clock += 30_000;
     const again = await client.send(new ReceiveMessageCommand({ QueueUrl: url }));
     expect(again.Messages?.[0].Attributes?.ApproximateReceiveCount).toBe('2');
+  });
+
+  it('hands a received message back at once with ChangeMessageVisibility 0, and refuses one not in flight or a bad timeout', async () => {
+    const url = await fifo();
+    await client.send(new SendMessageCommand({ QueueUrl: url, MessageBody: 'x', MessageGroupId: 'g', MessageDeduplicationId: 'x' }));
+    const [first] = (await client.send(new ReceiveMessageCommand({ QueueUrl: url, VisibilityTimeout: 300 }))).Messages!;
+    await expect(client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 43_201 }))).rejects.toMatchObject({
+      name: 'InvalidParameterValue',
+    });
+    await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 0 }));
+    await expect(client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: first.ReceiptHandle, VisibilityTimeout: 0 }))).rejects.toMatchObject({
+      name: 'MessageNotInflight',
+    });
+    const again = await client.send(new ReceiveMessageCommand({ QueueUrl: url }));
+    expect(again.Messages?.[0].Attributes?.ApproximateReceiveCount).toBe('2');
+    await expect(client.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: 'nope', VisibilityTimeout: 0 }))).rejects.toMatchObject({
+      name: 'ReceiptHandleIsInvalid',
+    });
   });
 
   it('long-polls until a message arrives', async () => {

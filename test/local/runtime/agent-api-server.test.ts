@@ -102,6 +102,13 @@ describe('local agent API server', () => {
       expect(response.status).toBe(500);
       expect(await response.text()).not.toContain('secret');
     });
+
+    it('answers 413 without calling the handler for a body over 1 MiB', async () => {
+      const response = await fetch(`${api.url}/devices`, { method: 'POST', headers: { authorization: 'Bearer x.y.z' }, body: 'x'.repeat(1024 * 1024 + 1) });
+      expect(response.status).toBe(413);
+      expect(await response.json()).toEqual({ message: 'Request Entity Too Large' });
+      expect(events).toEqual([]);
+    });
   });
 
   describe('with the agent API handler of the local stack', () => {

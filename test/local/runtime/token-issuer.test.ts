@@ -1,4 +1,6 @@
 import { decodeProtectedHeader } from 'jose';
+import { DEVICE_CONNECT_TOKEN_VALIDITY_MS } from '../../../client/device';
+import { TokenSource } from '../../../client/token';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS, LOCAL_TOKEN_AUDIENCE, MIN_DEV_TOKEN_LIFETIME_SECONDS, startTokenIssuer, type LocalTokenIssuer } from '../../../local/runtime/token-issuer';
 import { InvalidAgentTokenError, createAgentTokenVerifier } from '../../../tasks/shared/agent-token';
 
@@ -44,6 +46,19 @@ describe('local token issuer', () => {
     expect(Math.abs((await verify(token)).expiresAt - Date.now() / 1000 - MIN_DEV_TOKEN_LIFETIME_SECONDS)).toBeLessThan(5);
   });
 
+  it('mints at its minimum lifetime a token the device client accepts to connect with', async () => {
+    const response = await post(JSON.stringify({ agentId: 'alice', lifetimeSeconds: MIN_DEV_TOKEN_LIFETIME_SECONDS }));
+    const { token } = (await response.json()) as { token: string };
+    const tokens = new TokenSource({ getToken: async () => token });
+    await expect(tokens.get(DEVICE_CONNECT_TOKEN_VALIDITY_MS)).resolves.toMatchObject({ token });
+  });
+
+  it('answers 413 for a body over 4096 bytes, and mints nothing', async () => {
+    const response = await post(JSON.stringify({ agentId: 'alice', padding: 'x'.repeat(8192) }));
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: 'BodyTooLarge', message: 'request body is larger than 4096 bytes' });
+  });
+
   it('answers 404 naming the agent for an agent that is not seeded, and mints nothing', async () => {
     const response = await post(JSON.stringify({ agentId: 'mallory' }));
     expect(response.status).toBe(404);
@@ -54,7 +69,7 @@ describe('local token issuer', () => {
     ['a body that is not JSON', 'agentId=alice', /not JSON/],
     ['no agentId', '{}', /agentId/],
     ['an unknown field', '{"agentId":"alice","admin":true}', /admin/],
-    ['a lifetime under the IoT session minimum plus a minute', `{"agentId":"alice","lifetimeSeconds":${MIN_DEV_TOKEN_LIFETIME_SECONDS - 1}}`, /lifetimeSeconds/],
+    ['a lifetime under the dev minimum', `{"agentId":"alice","lifetimeSeconds":${MIN_DEV_TOKEN_LIFETIME_SECONDS - 1}}`, /lifetimeSeconds/],
   ])('answers 400 naming the problem for %s', async (_what, body, problem) => {
     const response = await post(body);
     expect(response.status).toBe(400);

@@ -75,13 +75,25 @@ export const ANSWER_TIMER_STOP_PATTERN = {
 
 /**
  * What every rule of the list hands its target: the whole EventBridge event (no input transformer),
- * whose detail is a notification outcome. Both tasks validate their input with it.
+ * whose detail is a notification outcome. Both tasks validate their input with it. The rules match
+ * on `detail-type` and the tasks act on the detail's `detailType`: an event where the two differ was
+ * not put by the outcomes pipe, and either answer would be a guess.
  */
-export const OutcomeRuleEventSchema = z.object({
-  source: z.literal(OUTCOME_EVENT_SOURCE),
-  'detail-type': z.string(),
-  detail: NotificationOutcomeSchema,
-});
+export const OutcomeRuleEventSchema = z
+  .object({
+    source: z.literal(OUTCOME_EVENT_SOURCE),
+    'detail-type': z.string(),
+    detail: NotificationOutcomeSchema,
+  })
+  .superRefine((event, ctx) => {
+    if (event['detail-type'] !== event.detail.detailType) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['detail-type'],
+        message: `detail-type "${event['detail-type']}" differs from the outcome's detailType "${event.detail.detailType}"`,
+      });
+    }
+  });
 export type OutcomeRuleEvent = z.infer<typeof OutcomeRuleEventSchema>;
 
 /** Which task a rule invokes. */
@@ -203,21 +215,6 @@ export const ANSWER_TIMER_ENV = {
 /** SNS `Subject`: printable ASCII without line breaks, fewer than 100 characters. */
 export const ESCALATION_SUBJECT_MAX_CHARS = 99;
 
-/**
- * Metric names (namespace ConvoNotify, EMF through Powertools): the ops dashboard and alarms import
- * them. Dimension `reason` on both; `skipped` (already-escalated, handled, gone) on the second.
- */
-export const ESCALATION_METRICS = {
-  /** escalate: escalations published to the topic. */
-  published: 'EscalationsPublished',
-  /** escalate: escalations not published because the marker existed or the message was handled or gone. */
-  skipped: 'EscalationsSkipped',
-  /** answer-timer: schedules created (dimension `result`: created, exists). */
-  timersStarted: 'AnswerTimersStarted',
-  /** answer-timer: schedules deleted (dimension `result`: deleted, gone). */
-  timersStopped: 'AnswerTimersStopped',
-} as const;
-
 /** SNS message attributes every escalation carries, so subscribers can filter on them. */
 export const ESCALATION_MESSAGE_ATTRIBUTES = { tenantId: 'tenantId', reason: 'reason' } as const;
 
@@ -261,6 +258,9 @@ export const formatWaiting = (milliseconds: number): string => {
 /** SNS refuses control and non-ASCII characters in a subject: they become `?`. */
 const subjectSafe = (text: string): string => text.replace(/[^\x20-\x7e]/g, '?');
 
+/** How the body's id lines begin: escalationMessageOf writes them, escalationIdsOf reads them back. */
+const ID_LINE_PREFIXES = { conversationId: 'Conversation: ', messageId: 'Message:      ' } as const;
+
 /**
  * The SNS subject and body of an escalation, readable by a person on email or chat: tenant,
  * conversation, how long the customer has been waiting. Ids only, never the message's text.
@@ -276,8 +276,8 @@ export const escalationMessageOf = (facts: EscalationFacts, now: Date): { subjec
     REASON_EXPLANATIONS[facts.reason],
     '',
     `Tenant:       ${facts.tenantId}`,
-    `Conversation: ${facts.conversationId}`,
-    `Message:      ${facts.messageId}`,
+    `${ID_LINE_PREFIXES.conversationId}${facts.conversationId}`,
+    `${ID_LINE_PREFIXES.messageId}${facts.messageId}`,
     `Sent at:      ${facts.createdAt}`,
     `For:          ${AUDIENCES[facts.topic]} (${facts.topic})`,
   ];
@@ -286,4 +286,17 @@ export const escalationMessageOf = (facts: EscalationFacts, now: Date): { subjec
   }
   lines.push(`Reason:       ${facts.reason}`);
   return { subject: subject.slice(0, ESCALATION_SUBJECT_MAX_CHARS), message: lines.join('\n') };
+};
+
+/**
+ * The conversation and message an escalation body (escalationMessageOf) names, or undefined when it
+ * names no valid pair. The last such lines count: the tenant id, shown above them, may hold line
+ * breaks and so lines that look like them.
+ */
+export const escalationIdsOf = (message: string): { conversationId: string; messageId: string } | undefined => {
+  const lines = message.split('\n').reverse();
+  const after = (prefix: string) => lines.find((l) => l.startsWith(prefix))?.slice(prefix.length);
+  const conversationId = ConversationIdSchema.safeParse(after(ID_LINE_PREFIXES.conversationId));
+  const messageId = MessageIdSchema.safeParse(after(ID_LINE_PREFIXES.messageId));
+  return conversationId.success && messageId.success ? { conversationId: conversationId.data, messageId: messageId.data } : undefined;
 };

@@ -8,6 +8,8 @@
 export const CONVO_HISTORY_TABLE = {
   partitionKey: 'conversationId',
   sortKey: 'messageId',
+  /** The tenant of the message: the agent API's claim only touches messages of the caller's tenant. */
+  tenantId: 'tenantId',
   /**
    * What a claim writes: the agent who answered and when. The first write of `handledBy` is what
    * the pipe filter lets through as the `message.handled` notification.

@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { LOG_RETENTION } from './retention';
 import { AGENT_API_ROUTES } from '../../contracts/agent-access';
+import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import type { AgentIdentity } from './agent-identity';
 import type { DeviceRegistry } from './device-registry';
 import type { Inboxes } from './inboxes';
@@ -16,7 +17,13 @@ import type { RecipientsDatabase } from './recipients-database';
 import { TaskFunction } from './task-function';
 
 /** The only CONVO_HISTORY attributes a claim may name (keys, the tenant it checks, what it writes). */
-export const CLAIM_ATTRIBUTES = ['conversationId', 'messageId', 'tenantId', 'handledBy', 'handledAt'] as const;
+export const CLAIM_ATTRIBUTES = [
+  CONVO_HISTORY_TABLE.partitionKey,
+  CONVO_HISTORY_TABLE.sortKey,
+  CONVO_HISTORY_TABLE.tenantId,
+  CONVO_HISTORY_TABLE.claim.handledBy,
+  CONVO_HISTORY_TABLE.claim.handledAt,
+] as const;
 
 /**
  * What the access log keeps: who called which route, when, with what status and latency. No
@@ -52,17 +59,15 @@ export interface AgentApiProps {
   /** The device registry: a register puts the device's item, an unregister deletes it. */
   readonly registry: DeviceRegistry;
   /**
-   * Reserved concurrency of the API Lambda, so agent traffic never starves the pipeline's Lambdas.
-   *
-   * @default 10
+   * Reserved concurrency of the API Lambda, so agent traffic never starves the pipeline's Lambdas
+   * (context `agentApiConcurrency`; its default is from infra/config.ts DEFAULT_CONFIG).
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrency: number;
   /**
-   * Stage throttling: steady requests per second, and burst.
-   *
-   * @default { rateLimit: 50, burstLimit: 100 }
+   * Stage throttling: steady requests per second, and burst (context `agentApiRateLimit`,
+   * `agentApiBurstLimit`; their defaults are from infra/config.ts DEFAULT_CONFIG).
    */
-  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   /**
    * Browser origins allowed to call the API (CORS). Tokens travel in the Authorization header,
    * never in cookies, so credentials are not allowed.
@@ -92,7 +97,7 @@ export class AgentApi extends Construct {
       taskName: 'agent-api',
       // The inbox route waits INBOX_WAIT_SECONDS; a paused Aurora answers quickly with an error.
       timeout: Duration.seconds(15),
-      reservedConcurrentExecutions: props.reservedConcurrency ?? 10,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         ...props.identity.tokenEnvironment,
         DB_CLUSTER_ARN: props.database.clusterArn,
@@ -194,7 +199,7 @@ export class AgentApi extends Construct {
       httpApi: this.httpApi,
       stageName: '$default',
       autoDeploy: true,
-      throttle: props.throttle ?? { rateLimit: 50, burstLimit: 100 },
+      throttle: props.throttle,
       accessLogSettings: {
         destination: new apigwv2.LogGroupLogDestination(this.accessLogGroup),
         format: apigw.AccessLogFormat.custom(JSON.stringify(accessLogFields(props.identity.agentIdClaim))),

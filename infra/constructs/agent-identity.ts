@@ -13,11 +13,10 @@ export interface AgentIdentityProps {
    */
   readonly external?: { readonly issuer: string; readonly audience: string; readonly jwksUri: string };
   /**
-   * The token claim that holds the agent id (`agents.agent_id` in the recipients database).
-   *
-   * @default 'sub'
+   * The token claim that holds the agent id (`agents.agent_id` in the recipients database; context
+   * `agentIdClaim`, whose default is from infra/config.ts DEFAULT_CONFIG).
    */
-  readonly agentIdClaim?: string;
+  readonly agentIdClaim: string;
 }
 
 /**
@@ -39,7 +38,7 @@ export class AgentIdentity extends Construct {
 
   constructor(scope: Construct, id: string, props: AgentIdentityProps) {
     super(scope, id);
-    this.agentIdClaim = props.agentIdClaim ?? 'sub';
+    this.agentIdClaim = props.agentIdClaim;
 
     if (props.external) {
       this.issuer = props.external.issuer;

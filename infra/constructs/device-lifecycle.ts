@@ -14,11 +14,10 @@ export interface DeviceLifecycleProps {
   /** The device registry, whose items of the deactivated devices the sweep deletes. */
   readonly registry: DeviceRegistry;
   /**
-   * Devices not seen (registered, or inbox drained) for this many days are deactivated.
-   *
-   * @default 30
+   * Devices not seen (registered, or inbox drained) for this many days are deactivated (context
+   * `staleDeviceDays`; its default is from infra/config.ts DEFAULT_CONFIG).
    */
-  readonly staleDeviceDays?: number;
+  readonly staleDeviceDays: number;
   /**
    * When the sweep runs (UTC).
    *
@@ -47,7 +46,7 @@ export class DeviceLifecycle extends Construct {
         DB_CLUSTER_ARN: props.database.clusterArn,
         DB_SECRET_ARN: props.database.secretArn,
         DB_NAME: props.database.databaseName,
-        STALE_DEVICE_DAYS: String(props.staleDeviceDays ?? 30),
+        STALE_DEVICE_DAYS: String(props.staleDeviceDays),
         DEVICE_REGISTRY_TABLE_NAME: props.registry.table.tableName,
       },
     });

@@ -1,4 +1,4 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { ESCALATE_ENV, ESCALATION_MARKERS_TABLE, escalationRules, type EscalationRuleTarget } from '../../contracts/escalation';
 import type { EventPattern } from '../../contracts/event-pattern';
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
+import { grantPublishToEncryptedTopics } from './encrypted-topic';
 import { AnswerTimer } from './escalation-timer';
 import { secureQueue } from './queues';
 import { TaskFunction } from './task-function';
@@ -65,6 +66,9 @@ const cdkEventPattern = (pattern: EventPattern): events.EventPattern => {
 };
 
 const pascal = (id: string): string => id.replace(/(^|-)([a-z])/g, (_all, _dash, ch: string) => ch.toUpperCase());
+
+/** The construct id of the rule `ruleId` of escalationRules (under the Escalation construct). */
+export const escalationRuleConstructIdOf = (ruleId: string): string => `${pascal(ruleId)}Rule`;
 
 /**
  * Escalation (docs/escalation.md), on the outcome events of the bus:
@@ -131,18 +135,7 @@ export class Escalation extends Construct {
       },
     });
     const role = this.escalate.role;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'PublishEscalations', actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'UseEscalationTopicKey',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [this.encryptionKey.keyArn],
-        // Only through SNS: the task cannot use the key directly.
-        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
-    );
+    grantPublishToEncryptedTopics(role, [this.topic], this.encryptionKey, { publish: 'PublishEscalations', key: 'UseEscalationTopicKey' });
     // A conditional put claims the escalation; a conditional delete gives it back when the publish
     // failed, so that the retry can escalate. A marker is never read or updated.
     role.addToPrincipalPolicy(
@@ -197,7 +190,7 @@ export class Escalation extends Construct {
     for (const rule of escalationRules(props.answerWithinMinutes)) {
       const task = this.functions[rule.target];
       if (task === undefined) throw new EscalationRuleTargetError(rule.id, rule.target, props.answerWithinMinutes);
-      rules[rule.id] = new events.Rule(this, `${pascal(rule.id)}Rule`, {
+      rules[rule.id] = new events.Rule(this, escalationRuleConstructIdOf(rule.id), {
         eventBus: props.bus,
         ruleName: `${props.prefix}-${rule.id}`,
         description: `convo-notify: ${rule.description}`,

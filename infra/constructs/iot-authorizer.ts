@@ -13,11 +13,10 @@ export interface IotAuthorizerProps {
   readonly identity: AgentIdentity;
   /**
    * Reserved concurrency of the authorizer Lambda: a connection storm is throttled here instead of
-   * taking the concurrency the pipeline's Lambdas need.
-   *
-   * @default 10
+   * taking the concurrency the pipeline's Lambdas need (context `iotAuthorizerConcurrency`; its
+   * default is from infra/config.ts DEFAULT_CONFIG).
    */
-  readonly reservedConcurrency?: number;
+  readonly reservedConcurrency: number;
 }
 
 /**
@@ -39,7 +38,7 @@ export class IotAuthorizer extends Construct {
       taskName: 'iot-authorizer',
       // AWS IoT waits 5 s for an authorizer; a verification with cached keys takes milliseconds.
       timeout: Duration.seconds(5),
-      reservedConcurrentExecutions: props.reservedConcurrency ?? 10,
+      reservedConcurrentExecutions: props.reservedConcurrency,
       environment: {
         ...props.identity.tokenEnvironment,
         IOT_ARN_PREFIX: `arn:${Aws.PARTITION}:iot:${Aws.REGION}:${Aws.ACCOUNT_ID}`,

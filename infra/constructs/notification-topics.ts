@@ -1,8 +1,8 @@
-import { Aws } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
+import { grantPublishToEncryptedTopics } from './encrypted-topic';
 
 /** The audiences of a message, one SNS topic each (docs/design.md §3 "Topic choice"). */
 export const TOPIC_NAMES = ['direct', 'team', 'sender'] as const;
@@ -40,27 +40,13 @@ export class NotificationTopics extends Construct {
     };
   }
 
-  /**
-   * Publish to the three topics, and only them. SNS encrypts each message under the topic's key
-   * on behalf of the publisher, so the publisher also needs `kms:GenerateDataKey` and `kms:Decrypt`
-   * on that key.
-   */
+  /** Publish to the three topics, and only them (with their key, through SNS only). */
   public grantPublish(grantee: iam.IGrantable): void {
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'PublishToNotificationTopics',
-        actions: ['sns:Publish'],
-        resources: TOPIC_NAMES.map((name) => this.topics[name].topicArn),
-      }),
-    );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'UseNotificationTopicsKey',
-        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-        resources: [this.encryptionKey.keyArn],
-        // Only through SNS: the grantee cannot use the key directly.
-        conditions: { StringEquals: { 'kms:ViaService': `sns.${Aws.REGION}.${Aws.URL_SUFFIX}` } },
-      }),
+    grantPublishToEncryptedTopics(
+      grantee,
+      TOPIC_NAMES.map((name) => this.topics[name]),
+      this.encryptionKey,
+      { publish: 'PublishToNotificationTopics', key: 'UseNotificationTopicsKey' },
     );
   }
 }

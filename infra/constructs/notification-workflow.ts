@@ -25,18 +25,16 @@ export interface NotificationWorkflowProps {
   readonly outcomes: Outcomes;
   /**
    * What each execution logs (context `workflowLogLevel`). The console's execution view of an
-   * Express workflow is built from these logs: ALL shows every execution and its path.
-   *
-   * @default sfn.LogLevel.ALL
+   * Express workflow is built from these logs: ALL shows every execution and its path. The default
+   * is from infra/config.ts DEFAULT_CONFIG.
    */
-  readonly logLevel?: sfn.LogLevel;
+  readonly logLevel: sfn.LogLevel;
   /**
    * Whether state inputs and outputs are logged (context `logExecutionData`). They hold message
-   * previews and quarantine excerpts, customer text: on while debugging, off otherwise.
-   *
-   * @default false
+   * previews and quarantine excerpts, customer text: on while debugging, off otherwise. The
+   * default is from infra/config.ts DEFAULT_CONFIG.
    */
-  readonly includeExecutionData?: boolean;
+  readonly includeExecutionData: boolean;
 }
 
 /**
@@ -86,7 +84,7 @@ export class NotificationWorkflow extends Construct {
       InboxRetentionSeconds: String(inboxes.inboxRetention.toSeconds()),
     });
 
-    const logLevel = props.logLevel ?? sfn.LogLevel.ALL;
+    const { logLevel } = props;
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: `${props.prefix}-notification-fanout`,
       stateMachineType: sfn.StateMachineType.EXPRESS,
@@ -95,7 +93,7 @@ export class NotificationWorkflow extends Construct {
       logs: {
         destination: this.logGroup,
         level: logLevel,
-        includeExecutionData: props.includeExecutionData ?? false,
+        includeExecutionData: props.includeExecutionData,
       },
       tracingEnabled: true,
     });

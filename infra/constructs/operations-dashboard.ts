@@ -6,12 +6,9 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { ESCALATION_METRICS } from '../../contracts/escalation';
-import { METRIC_NAMES, METRICS_NAMESPACE, type MetricName } from '../../tasks/shared/metrics';
-import { API_STATUS_CLASSES, taskMetric, taskMetricSearch, type TaskService } from './task-metrics';
+import { METRIC_NAMES, type MetricName } from '../../tasks/shared/metrics';
+import { API_STATUS_CLASSES, TASK_METRIC_PERIOD, taskMetric, taskMetricSearch, type TaskService } from './task-metrics';
 
-/** One point per five minutes: fine enough to see an incident, few enough points for two weeks. */
-const PERIOD = Duration.minutes(5);
 const WIDTH = 12;
 const HEIGHT = 6;
 
@@ -58,7 +55,7 @@ export interface OperationsDashboardProps {
   readonly alarms?: readonly cloudwatch.IAlarm[];
   /**
    * Escalation: the messages published to the escalation topic and the errors of its tasks; the
-   * escalate task's published and skipped escalations by reason (ESCALATION_METRICS).
+   * escalate task's published and skipped escalations by reason (METRIC_NAMES).
    *
    * @default - no escalation graph
    */
@@ -84,9 +81,9 @@ export class OperationsDashboard extends Construct {
 
   constructor(scope: Construct, id: string, props: OperationsDashboardProps) {
     super(scope, id);
-    const sum = { period: PERIOD, statistic: 'Sum' } as const;
+    const sum = { period: TASK_METRIC_PERIOD, statistic: 'Sum' } as const;
     const graph = (title: string, left: cloudwatch.IMetric[], leftYAxis?: cloudwatch.YAxisProps) =>
-      new cloudwatch.GraphWidget({ title, left, leftYAxis, width: WIDTH, height: HEIGHT, period: PERIOD });
+      new cloudwatch.GraphWidget({ title, left, leftYAxis, width: WIDTH, height: HEIGHT, period: TASK_METRIC_PERIOD });
     const { stateMachine: workflow } = props;
     const pipeMetric = (pipeName: string, metricName: (typeof PIPE_METRICS)[number]) =>
       new cloudwatch.Metric({ namespace: 'AWS/EventBridge/Pipes', metricName, dimensionsMap: { PipeName: pipeName }, ...sum, label: metricName });
@@ -124,9 +121,9 @@ export class OperationsDashboard extends Construct {
       graph(
         'Workflow duration (ms)',
         [
-          workflow.metricTime({ period: PERIOD, statistic: 'p50', label: 'p50' }),
-          workflow.metricTime({ period: PERIOD, statistic: 'p99', label: 'p99' }),
-          workflow.metricTime({ period: PERIOD, statistic: 'Maximum', label: 'max' }),
+          workflow.metricTime({ period: TASK_METRIC_PERIOD, statistic: 'p50', label: 'p50' }),
+          workflow.metricTime({ period: TASK_METRIC_PERIOD, statistic: 'p99', label: 'p99' }),
+          workflow.metricTime({ period: TASK_METRIC_PERIOD, statistic: 'Maximum', label: 'max' }),
         ],
         { min: 0 },
       ),
@@ -136,7 +133,7 @@ export class OperationsDashboard extends Construct {
       graph(
         'Holding queues (messages visible)',
         Object.entries(props.holdingQueues).map(([name, queue]) =>
-          queue.metricApproximateNumberOfMessagesVisible({ period: PERIOD, statistic: 'Maximum', label: name }),
+          queue.metricApproximateNumberOfMessagesVisible({ period: TASK_METRIC_PERIOD, statistic: 'Maximum', label: name }),
         ),
         { min: 0 },
       ),
@@ -149,7 +146,7 @@ export class OperationsDashboard extends Construct {
         graph('Outcomes pipe', PIPE_METRICS.filter((metricName) => metricName !== 'EnrichmentStageFailed').map((metricName) => pipeMetric(pipeName, metricName))),
         graph(
           'Outcomes queue (age of oldest message, s)',
-          [queue.metricApproximateAgeOfOldestMessage({ period: PERIOD, statistic: 'Maximum', label: 'oldest outcome' })],
+          [queue.metricApproximateAgeOfOldestMessage({ period: TASK_METRIC_PERIOD, statistic: 'Maximum', label: 'oldest outcome' })],
           { min: 0 },
         ),
       );
@@ -215,22 +212,14 @@ export class OperationsDashboard extends Construct {
 
     if (props.escalation !== undefined) {
       const { topic, functions } = props.escalation;
-      // The tasks' own metrics carry a `reason` (and `skipped`) dimension set at run time: a search
-      // graphs every combination without this construct knowing them.
-      const byReason = (metricName: string, label: string) =>
-        new cloudwatch.MathExpression({
-          expression: `SEARCH('Namespace="${METRICS_NAMESPACE}" MetricName="${metricName}"', 'Sum', ${PERIOD.toSeconds()})`,
-          label,
-          period: PERIOD,
-        });
       this.dashboard.addWidgets(
         graph('Escalations', [
           topic.metricNumberOfMessagesPublished({ ...sum, label: 'published' }),
           ...Object.entries(functions).map(([name, fn]) => fn.metricErrors({ ...sum, label: `${name} errors` })),
         ]),
         graph('Escalations by reason', [
-          byReason(ESCALATION_METRICS.published, 'published'),
-          byReason(ESCALATION_METRICS.skipped, 'skipped'),
+          taskMetricSearch('escalate', METRIC_NAMES.escalationsPublished, { dimensionNames: ['reason'], label: 'published' }),
+          taskMetricSearch('escalate', METRIC_NAMES.escalationsSkipped, { dimensionNames: ['reason', 'skipped'], label: 'skipped' }),
         ]),
       );
     }

@@ -41,10 +41,9 @@ export interface OutcomesProps {
   /**
    * Whether the pipe's ERROR log lines carry the failing payloads (context `logExecutionData`).
    * Outcomes hold ids and counts, no customer text, but the switch is the stack's one logging switch.
-   *
-   * @default false
+   * The default is from infra/config.ts DEFAULT_CONFIG.
    */
-  readonly includeExecutionData?: boolean;
+  readonly includeExecutionData: boolean;
 }
 
 /**

@@ -53,11 +53,9 @@ export interface StreamPipeProps {
   readonly parallelizationFactor: number;
   /**
    * Whether the ERROR log lines carry the failing payloads (context `logExecutionData`): stream
-   * records and enrichment answers, customer text.
-   *
-   * @default false
+   * records and enrichment answers, customer text. The default is from infra/config.ts DEFAULT_CONFIG.
    */
-  readonly includeExecutionData?: boolean;
+  readonly includeExecutionData: boolean;
 }
 
 export class PipeBatchSizeError extends Error {

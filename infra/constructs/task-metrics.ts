@@ -10,11 +10,19 @@ import { METRICS_NAMESPACE, type MetricName } from '../../tasks/shared/metrics';
  */
 
 /** The `service` dimension of a task's metrics. */
-export type TaskService = 'normalize-batch' | 'resolve-recipients' | 'check-presence' | 'record-presence' | 'agent-api' | 'iot-authorizer';
+export type TaskService =
+  | 'normalize-batch'
+  | 'resolve-recipients'
+  | 'check-presence'
+  | 'record-presence'
+  | 'agent-api'
+  | 'iot-authorizer'
+  | 'escalate'
+  | 'answer-timer';
 
 export { API_STATUS_CLASSES, AUTHORIZER_DECISIONS } from '../../tasks/shared/metrics';
 
-/** One point per five minutes, as the rest of the ops view. */
+/** One point per five minutes, for the whole ops view: fine enough to see an incident, few enough points for two weeks. */
 export const TASK_METRIC_PERIOD = Duration.minutes(5);
 
 export interface TaskMetricOptions {

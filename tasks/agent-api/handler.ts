@@ -4,6 +4,7 @@ import { RDSDataClient, type SqlParameter } from '@aws-sdk/client-rds-data';
 import { DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { z } from 'zod';
+import { inboxQueueName } from '../../contracts/naming';
 import { pushTopicOf } from '../../contracts/push-topic';
 import { PRESENCE_TABLE } from '../../contracts/tables';
 import { AGENT_QUERIES } from '../../sql/agent-queries';
@@ -163,7 +164,8 @@ const ownDevice = (event: APIGatewayProxyEventV2, caller: Caller): string => {
   return clientId;
 };
 
-const inboxUrl = (clientId: string): string => `${env.INBOX_QUEUE_URL_PREFIX}${clientId}.fifo`;
+// The URL prefix is the queue URL of the inbox name prefix, so the name's rule applies to the URL as well.
+const inboxUrl = (clientId: string): string => inboxQueueName(env.INBOX_QUEUE_URL_PREFIX, clientId);
 
 const isMissingQueue = (error: unknown): boolean =>
   ['QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue'].includes((error as { name?: string })?.name ?? '');

@@ -2,7 +2,6 @@ import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@
 import { z } from 'zod';
 import {
   ANSWER_TIMER_ENV,
-  ESCALATION_METRICS,
   OutcomeRuleEventSchema,
   SCHEDULE_NAME_PATTERN,
   scheduleNameOf,
@@ -11,7 +10,7 @@ import {
 import { OUTCOME_DETAIL_TYPES, OUTCOME_EVENT_SOURCE, type NotificationOutcome } from '../../contracts/outcomes';
 import { InvalidTaskInputError } from '../shared/errors';
 import { readEnv } from '../shared/env';
-import { MetricUnit, observability } from '../shared/observability';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { describeZodError } from '../shared/validation';
 
 /**
@@ -110,7 +109,7 @@ const start = async (outcome: NotificationOutcome, env: typeof timerEnv): Promis
     if ((error as Error)?.name === 'ConflictException') {
       logger.info('answer timer exists already (duplicate or replayed record)', { scheduleName, conversationId: outcome.conversationId, messageId: outcome.messageId });
       metrics.addDimensions({ result: 'exists' });
-      metrics.addMetric(ESCALATION_METRICS.timersStarted, MetricUnit.Count, 1);
+      metrics.addMetric(METRIC_NAMES.answerTimersStarted, MetricUnit.Count, 1);
       return { outcome: 'exists', scheduleName, at };
     }
     throw new SchedulerUnavailableError(`the answer timer could not be created: ${failure(error)}`, { cause: error });
@@ -123,7 +122,7 @@ const start = async (outcome: NotificationOutcome, env: typeof timerEnv): Promis
     messageId: outcome.messageId,
   });
   metrics.addDimensions({ result: 'created' });
-  metrics.addMetric(ESCALATION_METRICS.timersStarted, MetricUnit.Count, 1);
+  metrics.addMetric(METRIC_NAMES.answerTimersStarted, MetricUnit.Count, 1);
   return { outcome: 'created', scheduleName, at };
 };
 
@@ -136,14 +135,14 @@ const stop = async (outcome: NotificationOutcome, env: typeof timerEnv): Promise
       // Fired and deleted after completion, deleted by an earlier copy of this event, or never created.
       logger.info('answer timer already gone', { scheduleName, conversationId: outcome.conversationId, messageId: outcome.messageId });
       metrics.addDimensions({ result: 'gone' });
-      metrics.addMetric(ESCALATION_METRICS.timersStopped, MetricUnit.Count, 1);
+      metrics.addMetric(METRIC_NAMES.answerTimersStopped, MetricUnit.Count, 1);
       return { outcome: 'gone', scheduleName };
     }
     throw new SchedulerUnavailableError(`the answer timer could not be deleted: ${failure(error)}`, { cause: error });
   }
   logger.info('answer timer deleted', { scheduleName, conversationId: outcome.conversationId, messageId: outcome.messageId });
   metrics.addDimensions({ result: 'deleted' });
-  metrics.addMetric(ESCALATION_METRICS.timersStopped, MetricUnit.Count, 1);
+  metrics.addMetric(METRIC_NAMES.answerTimersStopped, MetricUnit.Count, 1);
   return { outcome: 'deleted', scheduleName };
 };
 

@@ -6,7 +6,6 @@ import {
   ESCALATION_MARKER_TTL_DAYS,
   ESCALATION_MARKERS_TABLE,
   ESCALATION_MESSAGE_ATTRIBUTES,
-  ESCALATION_METRICS,
   escalationMessageOf,
   markerKeyOf,
   OutcomeRuleEventSchema,
@@ -18,7 +17,7 @@ import { OUTCOME_DETAIL_TYPES, OUTCOME_EVENT_SOURCE, type NotificationOutcome } 
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { InvalidTaskInputError } from '../shared/errors';
 import { readEnv } from '../shared/env';
-import { MetricUnit, observability } from '../shared/observability';
+import { METRIC_NAMES, MetricUnit, observability } from '../shared/observability';
 import { describeZodError } from '../shared/validation';
 
 /**
@@ -83,9 +82,6 @@ const factsOf = (input: EscalateInput): EscalationFacts => {
     return { reason: 'unanswered', tenantId, conversationId, messageId, topic, createdAt };
   }
   const outcome = input.detail;
-  if (input['detail-type'] !== outcome.detailType) {
-    throw new InvalidTaskInputError(`detail-type "${input['detail-type']}" differs from the outcome's detailType "${outcome.detailType}"`);
-  }
   const { tenantId, conversationId, messageId, topic, createdAt, counts } = outcome;
   return { reason: reasonOfOutcome(outcome), tenantId, conversationId, messageId, topic, createdAt, counts };
 };
@@ -161,7 +157,7 @@ const removeMarker = async (markerKey: string, escalatedAt: string): Promise<voi
 const skip = (why: 'already-escalated' | 'handled' | 'gone', facts: EscalationFacts, markerKey: string): EscalateResult => {
   logger.info(`escalation skipped: ${why}`, { reason: facts.reason, conversationId: facts.conversationId, messageId: facts.messageId });
   metrics.addDimensions({ reason: facts.reason, skipped: why });
-  metrics.addMetric(ESCALATION_METRICS.skipped, MetricUnit.Count, 1);
+  metrics.addMetric(METRIC_NAMES.escalationsSkipped, MetricUnit.Count, 1);
   return { outcome: why, reason: facts.reason, markerKey };
 };
 
@@ -201,6 +197,6 @@ export const handler = instrument(async (event: unknown): Promise<EscalateResult
   }
   logger.info('escalation published', { reason: facts.reason, conversationId: facts.conversationId, messageId: facts.messageId, snsMessageId: messageId });
   metrics.addDimensions({ reason: facts.reason });
-  metrics.addMetric(ESCALATION_METRICS.published, MetricUnit.Count, 1);
+  metrics.addMetric(METRIC_NAMES.escalationsPublished, MetricUnit.Count, 1);
   return { outcome: 'published', reason: facts.reason, markerKey, messageId: messageId ?? '' };
 });

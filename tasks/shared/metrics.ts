@@ -38,6 +38,17 @@ export const METRIC_NAMES = {
   registryItemsLeft: 'RegistryItemsLeft',
   /** apply-schema: SQL statements run at deploy. */
   schemaStatementsApplied: 'SchemaStatementsApplied',
+  /** escalate: escalations published to the topic, dimension `reason`. */
+  escalationsPublished: 'EscalationsPublished',
+  /**
+   * escalate: escalations not published, dimensions `reason` and `skipped` (already-escalated: the
+   * marker existed; handled; gone).
+   */
+  escalationsSkipped: 'EscalationsSkipped',
+  /** answer-timer: schedules created, dimension `result` (created, exists). */
+  answerTimersStarted: 'AnswerTimersStarted',
+  /** answer-timer: schedules deleted, dimension `result` (deleted, gone). */
+  answerTimersStopped: 'AnswerTimersStopped',
 } as const;
 
 export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];

@@ -7,6 +7,7 @@ import {
   formatWaiting,
   markerKeyOf,
   NOBODY_ONLINE_PATTERN,
+  OutcomeRuleEventSchema,
   SCHEDULE_NAME_PATTERN,
   scheduleNameOf,
   UNROUTED_PATTERN,
@@ -78,6 +79,12 @@ describe('escalation contract', () => {
     expect(matchesEventPattern(ANSWER_TIMER_STOP_PATTERN, eventOf(outcome({ kind: 'handled' })))).toBe(true);
     expect(matchesEventPattern(ANSWER_TIMER_STOP_PATTERN, eventOf(outcome({ kind: 'handled', detailType: OUTCOME_DETAIL_TYPES.unrouted })))).toBe(true);
     expect(matchesEventPattern(ANSWER_TIMER_STOP_PATTERN, eventOf(outcome()))).toBe(false);
+  });
+
+  it("accepts an outcome rule event whose detail-type is its detail's detailType and refuses one where they differ", () => {
+    expect(OutcomeRuleEventSchema.safeParse(eventOf(outcome())).success).toBe(true);
+    const parsed = OutcomeRuleEventSchema.safeParse({ ...eventOf(outcome()), 'detail-type': OUTCOME_DETAIL_TYPES.unrouted });
+    expect(parsed.error?.issues).toEqual([expect.objectContaining({ path: ['detail-type'], message: expect.stringMatching(/differs from the outcome's detailType/) })]);
   });
 
   it('leaves the answer-timer rules out when the timer is off', () => {

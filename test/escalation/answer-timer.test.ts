@@ -114,6 +114,13 @@ describe('answer-timer', () => {
     await expect(handler(handled)).rejects.toThrow(/answer timer could not be deleted: ThrottlingException/);
   });
 
+  it("refuses an event whose detail-type differs from its outcome's detailType, and creates or deletes no schedule", async () => {
+    const mislabelled = { ...created('2026-12-01T10:00:00.000Z'), 'detail-type': OUTCOME_DETAIL_TYPES.unrouted };
+    await expect(handler(mislabelled)).rejects.toThrow(InvalidTaskInputError);
+    await expect(handler(mislabelled)).rejects.toThrow(/detail-type "Notification Unrouted" differs from the outcome's detailType "Notification Fanned Out"/);
+    expect(scheduler).not.toHaveReceivedAnyCommand();
+  });
+
   it('refuses a created unrouted outcome (its rule never sends one) and input that is no outcome event', async () => {
     await expect(handler(eventOf(outcomeOf({ detailType: OUTCOME_DETAIL_TYPES.unrouted, counts: ZERO_OUTCOME_COUNTS })))).rejects.toThrow(InvalidTaskInputError);
     await expect(handler({ detail: {} })).rejects.toThrow(/expected an outcome event/);

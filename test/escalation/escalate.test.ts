@@ -167,6 +167,14 @@ describe('escalate', () => {
     expect(dynamodb).not.toHaveReceivedAnyCommand();
   });
 
+  it("refuses an event whose detail-type differs from its outcome's detailType, before reading or publishing anything", async () => {
+    const mislabelled = { ...eventOf(outcomeOf()), 'detail-type': OUTCOME_DETAIL_TYPES.unrouted };
+    await expect(handler(mislabelled)).rejects.toThrow(InvalidTaskInputError);
+    await expect(handler(mislabelled)).rejects.toThrow(/detail-type: detail-type "Notification Unrouted" differs from the outcome's detailType "Notification Fanned Out"/);
+    expect(dynamodb).not.toHaveReceivedAnyCommand();
+    expect(sns).not.toHaveReceivedCommand(PublishCommand);
+  });
+
   it('refuses input that is neither an outcome event nor a timer input, naming what is wrong', async () => {
     await expect(handler({ ...timerInput, createdAt: 'yesterday' })).rejects.toThrow(InvalidTaskInputError);
     await expect(handler({ source: 'somebody-else', 'detail-type': 'x', detail: {} })).rejects.toThrow(/expected an outcome event/);

@@ -119,6 +119,10 @@ describe('AgentApi', () => {
     });
   });
 
+  it('limits a claim to the key, the tenant and handledBy / handledAt of CONVO_HISTORY', () => {
+    expect(CLAIM_ATTRIBUTES).toEqual(['conversationId', 'messageId', 'tenantId', 'handledBy', 'handledAt']);
+  });
+
   it('may claim only through the claim attributes, receive/ack/delete only inboxes, and remove presence', () => {
     const statements = roleStatements(created.template, idIn(created, 'AWS::IAM::Role', 'AgentApiFunctionRole'));
     const bySid = Object.fromEntries(statements.filter((s) => s.Sid).map((s) => [s.Sid, s]));

@@ -12,18 +12,17 @@ import {
   ANSWER_WITHIN_MINUTES,
   ESCALATE_ENV,
   ESCALATION_MARKERS_TABLE,
-  ESCALATION_METRICS,
   escalationRules,
   scheduleGroupNameOf,
 } from '../../contracts/escalation';
 import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
 import { ConfigError, DEFAULT_CONFIG, readConfigFrom } from '../../infra/config';
+import { escalationRuleConstructIdOf } from '../../infra/constructs/escalation';
 import { AnswerTimer, AnswerWithinMinutesError } from '../../infra/constructs/escalation-timer';
-import { METRICS_NAMESPACE } from '../../tasks/shared/metrics';
-import { logicalId, nagFindings, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
+import { METRIC_NAMES, METRICS_NAMESPACE } from '../../tasks/shared/metrics';
+import { dashboardWidgets, logicalId, nagFindings, roleStatements, synthesize, type Synthesized, arnOf, ref } from './support/synth';
 
 const idIn = (template: Template) => (type: string, prefix: string) => logicalId(template, type, prefix);
-const pascal = (ruleId: string) => ruleId.replace(/(^|-)([a-z])/g, (_all, _dash, ch: string) => ch.toUpperCase());
 // Resource "*" is X-Ray's, which the task construct grants every function; the log group is its own.
 const taskGrants = (template: Template, rolePrefix: string) =>
   roleStatements(template, logicalId(template, 'AWS::IAM::Role', rolePrefix)).filter(
@@ -116,7 +115,7 @@ describe('Escalation', () => {
     s.template.resourceCountIs('AWS::Events::Rule', rules.length + 1); // + the daily stale-device sweep (default bus)
     for (const rule of rules) {
       const fn = rule.target === 'escalate' ? escalateFn() : timerFn();
-      const resource = s.template.findResources('AWS::Events::Rule')[id('AWS::Events::Rule', `Escalation${pascal(rule.id)}Rule`)];
+      const resource = s.template.findResources('AWS::Events::Rule')[id('AWS::Events::Rule', `Escalation${escalationRuleConstructIdOf(rule.id)}`)];
       expect(resource.Properties).toMatchObject({
         Name: `convo-notify-${rule.id}`,
         EventBusName: ref(id('AWS::Events::EventBus', 'OutcomesBus')),
@@ -141,7 +140,7 @@ describe('Escalation', () => {
         Action: 'lambda:InvokeFunction',
         FunctionName: arnOf(rule.target === 'escalate' ? escalateFn() : timerFn()),
         Principal: 'events.amazonaws.com',
-        SourceArn: arnOf(id('AWS::Events::Rule', `Escalation${pascal(rule.id)}Rule`)),
+        SourceArn: arnOf(id('AWS::Events::Rule', `Escalation${escalationRuleConstructIdOf(rule.id)}`)),
       });
     }
   });
@@ -252,13 +251,7 @@ describe('Escalation', () => {
   });
 
   it('graphs escalations published, the tasks’ errors and the escalations published and skipped by reason on the operations dashboard', () => {
-    const [dashboard] = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'));
-    type Part = string | { Ref: string } | { 'Fn::GetAtt': [string, string] };
-    // Tokens become `{{LogicalId}}` / `{{LogicalId.Attribute}}`, so the body parses as the JSON it is.
-    const text = (dashboard.Properties.DashboardBody['Fn::Join'][1] as Part[])
-      .map((part) => (typeof part === 'string' ? part : 'Ref' in part ? `{{${part.Ref}}}` : `{{${part['Fn::GetAtt'].join('.')}}}`))
-      .join('');
-    const widgets = (JSON.parse(text) as { widgets: { properties: { title?: string; metrics?: unknown[][] } }[] }).widgets;
+    const widgets = dashboardWidgets(s.template);
     const graph = widgets.find((w) => w.properties.title === 'Escalations');
     expect(graph?.properties.metrics?.map((m) => m.slice(0, 4))).toEqual([
       ['AWS/SNS', 'NumberOfMessagesPublished', 'TopicName', `{{${topic()}.TopicName}}`],
@@ -266,11 +259,21 @@ describe('Escalation', () => {
       ['AWS/Lambda', 'Errors', 'FunctionName', `{{${timerFn()}}}`],
     ]);
     const byReason = widgets.find((w) => w.properties.title === 'Escalations by reason');
-    expect(byReason?.properties.metrics).toEqual(
-      [ESCALATION_METRICS.published, ESCALATION_METRICS.skipped].map((name) => [
-        expect.objectContaining({ expression: `SEARCH('Namespace="${METRICS_NAMESPACE}" MetricName="${name}"', 'Sum', 300)` }),
-      ]),
-    );
+    // Exactly the dimension sets the escalate task emits (test/escalation/escalate.test.ts), nothing else of the namespace.
+    expect(byReason?.properties.metrics).toEqual([
+      [
+        expect.objectContaining({
+          expression: `SEARCH('{${METRICS_NAMESPACE},reason,service} MetricName="${METRIC_NAMES.escalationsPublished}" service="escalate"', 'Sum', 300)`,
+          label: 'published',
+        }),
+      ],
+      [
+        expect.objectContaining({
+          expression: `SEARCH('{${METRICS_NAMESPACE},reason,service,skipped} MetricName="${METRIC_NAMES.escalationsSkipped}" service="escalate"', 'Sum', 300)`,
+          label: 'skipped',
+        }),
+      ],
+    ]);
   });
 
   it('outputs the schedule group and the escalation queues', () => {

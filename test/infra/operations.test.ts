@@ -9,7 +9,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { OpsNotifications } from '../../infra/constructs/ops-notifications';
 import { AUTHORIZER_DECISIONS } from '../../infra/constructs/task-metrics';
 import { METRIC_NAMES, METRICS_NAMESPACE } from '../../tasks/shared/metrics';
-import { logicalId, nagFindings, synthesize, type Synthesized } from './support/synth';
+import { dashboardWidgets, logicalId, nagFindings, synthesize, type Synthesized } from './support/synth';
 
 let s: Synthesized;
 beforeAll(() => {
@@ -18,15 +18,6 @@ beforeAll(() => {
 
 const id = (type: string, prefix: string) => logicalId(s.template, type, prefix);
 
-type BodyPart = string | { Ref: string } | { 'Fn::GetAtt': [string, string] };
-// Tokens become `{{LogicalId}}` / `{{LogicalId.Attribute}}`, so the body parses as the JSON it is.
-const placeholder = (part: BodyPart): string =>
-  typeof part === 'string' ? part : 'Ref' in part ? `{{${part.Ref}}}` : `{{${part['Fn::GetAtt'].join('.')}}}`;
-
-interface Widget {
-  readonly type: string;
-  readonly properties: { readonly title?: string; readonly markdown?: string; readonly alarms?: string[]; readonly metrics?: unknown[][] };
-}
 interface GraphedMetric {
   readonly namespace: string;
   readonly metricName: string;
@@ -34,12 +25,7 @@ interface GraphedMetric {
   readonly stat?: string;
 }
 
-const widgets = (): Widget[] => {
-  const dashboards = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'));
-  expect(dashboards).toHaveLength(1);
-  const [, parts] = dashboards[0].Properties.DashboardBody['Fn::Join'] as [string, BodyPart[]];
-  return (JSON.parse(parts.map(placeholder).join('')) as { widgets: Widget[] }).widgets;
-};
+const widgets = () => dashboardWidgets(s.template);
 
 /** The metrics of the graph titled `title`: `[namespace, name, dim, value, …, { stat, … }]` each. */
 const graphed = (title: string): GraphedMetric[] => {

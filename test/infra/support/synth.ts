@@ -123,3 +123,21 @@ export const roleStatements = (template: Template, roleLogicalId: string): State
 /** CloudFormation `Ref` and `Fn::GetAtt … Arn` of a logical id, as templates write them. */
 export const ref = (id: string) => ({ Ref: id });
 export const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+
+type DashboardBodyPart = string | { Ref: string } | { 'Fn::GetAtt': [string, string] };
+// Tokens become `{{LogicalId}}` / `{{LogicalId.Attribute}}`, so the body parses as the JSON it is.
+const placeholder = (part: DashboardBodyPart): string =>
+  typeof part === 'string' ? part : 'Ref' in part ? `{{${part.Ref}}}` : `{{${part['Fn::GetAtt'].join('.')}}}`;
+
+export interface DashboardWidget {
+  readonly type: string;
+  readonly properties: { readonly title?: string; readonly markdown?: string; readonly alarms?: string[]; readonly metrics?: unknown[][] };
+}
+
+/** The widgets of the template's one CloudWatch dashboard, read from its DashboardBody. */
+export const dashboardWidgets = (template: Template): DashboardWidget[] => {
+  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+  if (dashboards.length !== 1) throw new Error(`expected one dashboard, found ${dashboards.length}`);
+  const [, parts] = dashboards[0].Properties.DashboardBody['Fn::Join'] as [string, DashboardBodyPart[]];
+  return (JSON.parse(parts.map(placeholder).join('')) as { widgets: DashboardWidget[] }).widgets;
+};

@@ -23,6 +23,9 @@ import {
 import { parseNotification } from './parse';
 import { changedEntries, DEFAULT_RETENTION_MS, MemoryStorage, type NotificationStore } from './store';
 
+/** The connection's renewal margin unless `renewBeforeExpiryMs` sets another: 6 minutes. */
+export const DEFAULT_RENEW_BEFORE_EXPIRY_MS = 360_000;
+
 /** Reconnect backoff: `min(maxDelayMs, initialDelayMs * multiplier^attempt)`, minus up to `jitter` of it. */
 export interface ReconnectOptions {
   /** Default 1000. */
@@ -473,7 +476,7 @@ export class AgentClient extends TypedEmitter<AgentClientEvents> {
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     if (expiresAt === undefined) return;
-    const delay = Math.max(0, expiresAt.getTime() - (this.options.renewBeforeExpiryMs ?? 360_000) - this.now());
+    const delay = Math.max(0, expiresAt.getTime() - (this.options.renewBeforeExpiryMs ?? DEFAULT_RENEW_BEFORE_EXPIRY_MS) - this.now());
     this.renewTimer = setTimeout(() => {
       if (client !== this.mqtt || this.stopped) return;
       this.mqtt = undefined;

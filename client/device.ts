@@ -1,5 +1,5 @@
 import { IOT_SESSION_MIN_SECONDS } from '../contracts/agent-access';
-import { AgentClient, type AgentClientOptions } from './agent-client';
+import { AgentClient, DEFAULT_RENEW_BEFORE_EXPIRY_MS, type AgentClientOptions } from './agent-client';
 import { AgentApi } from './api';
 import { ApiInbox } from './api-inbox';
 import { authorizerWebSocketUrl } from './iot-authorizer-url';
@@ -47,22 +47,27 @@ export const agentApiOf = (options: AgentDeviceOptions): { tokens: TokenSource; 
 };
 
 /**
- * What a device asks of its token to connect with the default renewal margin (6 minutes), as
- * `brokerUrl` below computes it: the local dev sign-in and issuer size their tokens by it.
+ * How long the token a device connects with must still be valid: it must outlive AWS IoT's
+ * 5-minute minimum session and the renewal margin, or it is fetched anew.
  */
-export const DEVICE_CONNECT_TOKEN_VALIDITY_MS = Math.max(IOT_SESSION_MIN_SECONDS * 1000, 360_000) + 60_000;
+const connectTokenValidityMs = (renewBeforeExpiryMs: number): number => Math.max(IOT_SESSION_MIN_SECONDS * 1000, renewBeforeExpiryMs) + 60_000;
+
+/**
+ * What a device asks of its token to connect with the default renewal margin: the local dev
+ * sign-in and issuer size their tokens by it.
+ */
+export const DEVICE_CONNECT_TOKEN_VALIDITY_MS = connectTokenValidityMs(DEFAULT_RENEW_BEFORE_EXPIRY_MS);
 
 /** The device's `AgentClient` (not started) on the agent API, the authorizer and the storage. */
 export const deviceClient = (options: AgentDeviceOptions, api: AgentApi, tokens: TokenSource, clientId: string): AgentClient => {
-  const renewBeforeExpiryMs = options.client?.renewBeforeExpiryMs ?? 360_000;
+  const renewBeforeExpiryMs = options.client?.renewBeforeExpiryMs ?? DEFAULT_RENEW_BEFORE_EXPIRY_MS;
   return new AgentClient({
     ...options.client,
     clientId,
     agentId: options.agentId,
     renewBeforeExpiryMs,
-    // The token must outlive AWS IoT's 5-minute minimum and the renewal margin, or it is fetched anew.
     brokerUrl: async () => {
-      const { token, expiresAt } = await tokens.get(Math.max(IOT_SESSION_MIN_SECONDS * 1000, renewBeforeExpiryMs) + 60_000);
+      const { token, expiresAt } = await tokens.get(connectTokenValidityMs(renewBeforeExpiryMs));
       return { url: authorizerWebSocketUrl({ endpoint: options.iotEndpoint, authorizerName: options.authorizerName }, token), expiresAt };
     },
     inbox: new ApiInbox({ api, clientId }),

@@ -83,17 +83,12 @@ export const outcomeViewOf = (received: ReceivedEvent): OutcomeEventView => {
   };
 };
 
-const line = (message: string, label: string): string | undefined => {
-  const found = message.split('\n').find((l) => l.startsWith(`${label}:`));
-  return found?.slice(label.length + 1).trim();
-};
-
 export const escalationViewOf = (e: LocalEscalation): EscalationView => ({
   snsMessageId: e.snsMessageId,
   reason: e.reason,
   tenantId: e.tenantId,
-  conversationId: line(e.message, 'Conversation'),
-  messageId: line(e.message, 'Message'),
+  conversationId: e.conversationId,
+  messageId: e.messageId,
   summary: e.subject ?? e.message.split('\n')[0] ?? '',
   message: e.message,
 });

@@ -231,8 +231,9 @@ export const summarize = (r: ExecutionRecord): ExecutionSummary => ({
 });
 
 /**
- * Why nobody will be notified, when that is so: the workflow resolves recipients from the
- * recipients database the stack seeded (active agents' devices), so the seed answers it up front.
+ * Why nobody will be notified, as the seed the stack started with tells it (active agents with
+ * devices): a quick hint, not the workflow's answer. The workflow asks the recipients database,
+ * which devices registered, unregistered or agents deactivated since the start have changed.
  */
 export const nobodyNotified = (stack: LocalStack, m: PostMessage): string | undefined => {
   const active = stack.seed.agents.filter((a) => (a.active ?? true) && a.devices.length > 0);

@@ -64,7 +64,7 @@ export interface PostMessageResponse {
   messageId: string;
   createdAt: string;
   item: Record<string, unknown>;
-  /** Set when the recipients data has nobody to notify for the audience (the message is still written). */
+  /** Set when the stack's seed has nobody to notify for the audience (the message is still written). */
   warning?: string;
 }
 

@@ -2,7 +2,8 @@ import { DescribeTableCommand, DynamoDBClient, GetItemCommand, type AttributeVal
 import { randomUUID } from 'node:crypto';
 import { request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CONVO_HISTORY_TABLE } from '../../contracts/tables';
+import { ESCALATION_MARKERS_TABLE } from '../../contracts/escalation';
+import { CONVO_HISTORY_TABLE, DEVICE_REGISTRY_TABLE, PRESENCE_TABLE } from '../../contracts/tables';
 import { handlePreflight, readBody, sendJson } from './http-util';
 
 // dynalite ships no type declarations.
@@ -38,7 +39,13 @@ export interface DynamoDbStreamRecord {
   eventSourceARN: string;
 }
 
-/** CONVO_HISTORY's key schema (contracts/tables.ts, as the CDK stack declares it), for local tables of that shape. */
+/** CONVO_HISTORY's key schema (contracts/tables.ts, as the CDK stack declares it): the table's and its stream's. */
+export const CONVO_HISTORY_KEY_SCHEMA: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[] = [
+  { AttributeName: CONVO_HISTORY_TABLE.partitionKey, KeyType: 'HASH' },
+  { AttributeName: CONVO_HISTORY_TABLE.sortKey, KeyType: 'RANGE' },
+];
+
+/** A local table of CONVO_HISTORY's shape. */
 export const convoHistoryTableInput = (tableName: string): CreateTableCommandInput => ({
   TableName: tableName,
   BillingMode: 'PAY_PER_REQUEST',
@@ -46,11 +53,26 @@ export const convoHistoryTableInput = (tableName: string): CreateTableCommandInp
     { AttributeName: CONVO_HISTORY_TABLE.partitionKey, AttributeType: 'S' },
     { AttributeName: CONVO_HISTORY_TABLE.sortKey, AttributeType: 'S' },
   ],
-  KeySchema: [
-    { AttributeName: CONVO_HISTORY_TABLE.partitionKey, KeyType: 'HASH' },
-    { AttributeName: CONVO_HISTORY_TABLE.sortKey, KeyType: 'RANGE' },
-  ],
+  KeySchema: CONVO_HISTORY_KEY_SCHEMA,
 });
+
+const stringHashKeyTableInput = (tableName: string, partitionKey: string): CreateTableCommandInput => ({
+  TableName: tableName,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [{ AttributeName: partitionKey, AttributeType: 'S' }],
+  KeySchema: [{ AttributeName: partitionKey, KeyType: 'HASH' }],
+});
+
+/** A local table of PRESENCE's shape (contracts/tables.ts). */
+export const presenceTableInput = (tableName: string): CreateTableCommandInput => stringHashKeyTableInput(tableName, PRESENCE_TABLE.partitionKey);
+
+/** A local table of DEVICE_REGISTRY's shape (contracts/tables.ts). */
+export const deviceRegistryTableInput = (tableName: string): CreateTableCommandInput =>
+  stringHashKeyTableInput(tableName, DEVICE_REGISTRY_TABLE.partitionKey);
+
+/** A local table of the escalation markers' shape (contracts/escalation.ts). */
+export const escalationMarkersTableInput = (tableName: string): CreateTableCommandInput =>
+  stringHashKeyTableInput(tableName, ESCALATION_MARKERS_TABLE.partitionKey);
 
 const SUPPORTED = new Set([
   'CreateTable',

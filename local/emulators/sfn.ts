@@ -31,9 +31,6 @@ export interface LocalStepFunctionsOptions {
 
 const seconds = (ms: number | undefined) => (ms === undefined ? undefined : ms / 1000);
 
-/** Step Functions execution statuses of a finished or running local execution. */
-const statusOf = (record: ExecutionRecord) => record.status;
-
 export class LocalStepFunctions {
   private readonly runner: WorkflowRunner;
   readonly stateMachineArn: string;
@@ -88,7 +85,7 @@ export class LocalStepFunctions {
       name: record.name,
       startDate: seconds(record.startedAt),
       stopDate: seconds(record.endedAt),
-      status: statusOf(record),
+      status: record.status,
       input: JSON.stringify(record.input),
       inputDetails: { included: true },
       ...(record.output !== undefined && { output: JSON.stringify(record.output), outputDetails: { included: true } }),
@@ -129,7 +126,7 @@ export class LocalStepFunctions {
       executionArn: record.executionArn,
       stateMachineArn: this.stateMachineArn,
       name: record.name,
-      status: statusOf(record),
+      status: record.status,
       startDate: seconds(record.startedAt),
       ...(record.endedAt !== undefined && { stopDate: seconds(record.endedAt) }),
       input: JSON.stringify(record.input),
@@ -157,7 +154,7 @@ export class LocalStepFunctions {
         executionArn: r.executionArn,
         stateMachineArn: this.stateMachineArn,
         name: r.name,
-        status: statusOf(r),
+        status: r.status,
         startDate: seconds(r.startedAt),
         ...(r.endedAt !== undefined && { stopDate: seconds(r.endedAt) }),
       })),

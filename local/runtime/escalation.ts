@@ -4,12 +4,13 @@ import {
   ANSWER_TIMER_ENV,
   ANSWER_WITHIN_MINUTES,
   ESCALATE_ENV,
-  ESCALATION_MARKERS_TABLE,
   ESCALATION_MESSAGE_ATTRIBUTES,
+  escalationIdsOf,
   escalationRules,
   scheduleGroupNameOf,
   type EscalationReason,
 } from '../../contracts/escalation';
+import { escalationMarkersTableInput } from '../emulators/dynamodb';
 import type { FailedDelivery, LocalEventBridge } from '../emulators/eventbridge';
 import { listen } from '../emulators/listen';
 import { LocalScheduler } from '../emulators/scheduler';
@@ -34,6 +35,9 @@ export interface LocalEscalation {
   readonly tenantId: string;
   readonly subject?: string;
   readonly message: string;
+  /** The message the escalation is about, as its body names it; absent when the body names none. */
+  readonly conversationId?: string;
+  readonly messageId?: string;
 }
 
 export interface LocalEscalationSetup {
@@ -80,14 +84,7 @@ export const prepareEscalation = async (options: LocalEscalationOptions) => {
     throw new RangeError(`answerWithinSeconds must be 0 (off) or a positive number, got ${answerWithinSeconds}`);
   }
   const markersTable = `${prefix}-escalation-markers`;
-  await options.ddb.send(
-    new CreateTableCommand({
-      TableName: markersTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: ESCALATION_MARKERS_TABLE.partitionKey, AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: ESCALATION_MARKERS_TABLE.partitionKey, KeyType: 'HASH' }],
-    }),
-  );
+  await options.ddb.send(new CreateTableCommand(escalationMarkersTableInput(markersTable)));
   const escalationTopicArn = `arn:aws:sns:${region}:${accountId}:${prefix}-escalations`;
   const scheduleDlqUrl = options.sqs.createQueue({ QueueName: `${prefix}-schedule-dlq` }).QueueUrl;
   const ruleDlqUrl = options.sqs.createQueue({ QueueName: `${prefix}-escalation-rule-dlq` }).QueueUrl;
@@ -169,6 +166,7 @@ export const attachEscalation = (prepared: Prepared, bus: LocalRuleRegistry): Lo
         tenantId: p.attributes[ESCALATION_MESSAGE_ATTRIBUTES.tenantId],
         subject: p.subject,
         message: p.message,
+        ...escalationIdsOf(p.message),
       })),
     close: async () => {
       await scheduler.close();

@@ -45,6 +45,8 @@ interface PipeSettings<TRecord extends StreamSourceRecord> {
   filter: (record: NoInfer<TRecord>) => boolean;
   /** Keeps one failed batch; throws when it could not (the send is then retried until it works). */
   deadLetter: (failure: PipeDeadLetter<TRecord>) => Promise<void>;
+  /** The shard a stream's records come from, for the dead-letter message. @default a placeholder shard id */
+  shardIdOf?: (streamArn: string) => string | undefined;
   /** @default 10 */
   batchSize?: number;
   /** @default 0 */
@@ -349,7 +351,7 @@ export class LocalPipe<TRecord extends StreamSourceRecord = DynamoDbStreamRecord
       version: '1.0',
       timestamp: new Date().toISOString(),
       DDBStreamBatchInfo: {
-        shardId: 'shardId-local-000000000000',
+        shardId: this.options.shardIdOf?.(first.eventSourceARN) ?? 'shardId-local-000000000000',
         startSequenceNumber: first.dynamodb.SequenceNumber,
         endSequenceNumber: last.dynamodb.SequenceNumber,
         approximateArrivalOfFirstRecord: arrival(first),

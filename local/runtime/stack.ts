@@ -6,7 +6,6 @@ import { PGlite } from '@electric-sql/pglite';
 import { passesPipeFilter } from '../../contracts/pipe-filter';
 import { applyInputTemplate, ENRICHMENT_INPUT_TEMPLATE, PIPE_MAXIMUM_RETRY_ATTEMPTS, type BatchEntry } from '../../contracts/enrichment';
 import { inboxQueueNamePrefixOf, iotAuthorizerNameOf } from '../../contracts/naming';
-import { CONVO_HISTORY_TABLE, DEVICE_REGISTRY_TABLE, PRESENCE_TABLE } from '../../contracts/tables';
 import { LOCAL_CREDENTIALS } from '../../contracts/stack-outputs';
 import { registryPut } from '../../tasks/shared/device-registry';
 import { claimUpdateInput } from '../../client/claim';
@@ -14,7 +13,7 @@ import { startBroker, type BrokerAuthorizer, type LocalBroker } from '../emulato
 import { startAgentApiServer, type AgentApiHandler } from './agent-api-server';
 import { startTokenIssuer, type IssuedToken, type MintOptions } from './token-issuer';
 import { LocalDataApi } from '../emulators/data-api/server';
-import { convoHistoryTableInput, LocalDynamoDb, type DynamoDbStreamRecord } from '../emulators/dynamodb';
+import { CONVO_HISTORY_KEY_SCHEMA, convoHistoryTableInput, deviceRegistryTableInput, LocalDynamoDb, presenceTableInput, type DynamoDbStreamRecord } from '../emulators/dynamodb';
 import { attachIotLifecycleEvents, createAsyncInvoker, type IotLifecycleEvent, type LifecycleAdapter } from './iot-lifecycle';
 import { LocalIotData } from '../emulators/iot-data';
 import { listen } from '../emulators/listen';
@@ -215,25 +214,9 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     const convoHistoryTable = `${prefix}-CONVO_HISTORY`;
     const presenceTable = `${prefix}-PRESENCE`;
     const deviceRegistryTable = `${prefix}-DEVICE_REGISTRY`;
-    await ddb.send(
-      new CreateTableCommand(convoHistoryTableInput(convoHistoryTable)),
-    );
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: presenceTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: PRESENCE_TABLE.partitionKey, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: PRESENCE_TABLE.partitionKey, KeyType: 'HASH' }],
-      }),
-    );
-    await ddb.send(
-      new CreateTableCommand({
-        TableName: deviceRegistryTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, KeyType: 'HASH' }],
-      }),
-    );
+    await ddb.send(new CreateTableCommand(convoHistoryTableInput(convoHistoryTable)));
+    await ddb.send(new CreateTableCommand(presenceTableInput(presenceTable)));
+    await ddb.send(new CreateTableCommand(deviceRegistryTableInput(deviceRegistryTable)));
     // The seed stands in for the register route: every seeded device gets its registry item.
     const registeredAt = new Date().toISOString();
     const devices = seededDevices(seed);
@@ -246,10 +229,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
     }
     const convoHistoryStreamArn = dynamodb.enableStream(convoHistoryTable);
     const streams = new LocalDynamoDbStreams({ clock: options.clock });
-    streams.addStream(convoHistoryStreamArn, convoHistoryTable, [
-      { AttributeName: CONVO_HISTORY_TABLE.partitionKey, KeyType: 'HASH' },
-      { AttributeName: CONVO_HISTORY_TABLE.sortKey, KeyType: 'RANGE' },
-    ]);
+    streams.addStream(convoHistoryStreamArn, convoHistoryTable, CONVO_HISTORY_KEY_SCHEMA);
     dynamodb.onStreamRecord((record) => streams.keep(record));
     const streamsEndpoint = await listen(streams.handle, ports.dynamodbStreams, 'the DynamoDB Streams endpoint');
     started.push(streamsEndpoint);
@@ -419,6 +399,7 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       },
       retryBaseDelayMs: options.pipeRetryBaseDelayMs,
       log,
+      shardIdOf: (streamArn) => streams.shardIdOf(streamArn),
       deadLetter: async (failure) => {
         log(`pipe: batch ${failure.DDBStreamBatchInfo.startSequenceNumber}..${failure.DDBStreamBatchInfo.endSequenceNumber} kept in the DLQ`);
         // As AWS writes it: a pointer into the stream (its shard id, the sequence range, arrival times in
@@ -432,7 +413,6 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
           timestamp,
           DDBStreamBatchInfo: {
             ...info,
-            shardId: streams.shardIdOf(info.streamArn) ?? info.shardId,
             approximateArrivalOfFirstRecord: seconds(info.approximateArrivalOfFirstRecord),
             approximateArrivalOfLastRecord: seconds(info.approximateArrivalOfLastRecord),
           },
@@ -472,13 +452,8 @@ export const startLocalStack = async (options: LocalStackOptions = {}): Promise<
       schedulerPort: ports.scheduler,
       log,
     });
-    started.push({
-      close: async () => {
-        await preparedEscalation.scheduler.close();
-        await preparedEscalation.endpoint.close();
-      },
-    });
     const escalation = attachEscalation(preparedEscalation, { putRule: (rule) => eventBridge.putRule({ ...rule, eventBusName }) });
+    started.push({ close: () => escalation.close() });
 
     const stack: LocalStack = {
       endpoints: {

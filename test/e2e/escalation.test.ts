@@ -57,7 +57,7 @@ describe('escalation end to end', () => {
     return message;
   };
   const escalationsOf = (m: Message): LocalEscalation[] =>
-    stack.escalation.escalations().filter((e) => e.message.includes(`Conversation: ${m.conversationId}\n`) && e.message.includes(`Message:      ${m.messageId}\n`));
+    stack.escalation.escalations().filter((e) => e.conversationId === m.conversationId && e.messageId === m.messageId);
   const claim = async (m: Message, agentId: string) => {
     await stack.claimMessage(m, agentId);
     await stack.settle();

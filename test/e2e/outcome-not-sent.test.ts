@@ -46,7 +46,7 @@ describe('an outcome that cannot be sent, on the local runtime', () => {
       .filter((n) => n.conversationId === m.conversationId && n.messageId === m.messageId);
   const executionsOf = (m: Message) => stack.runner.executions().filter((e) => JSON.stringify(e.input).includes(`"messageId":"${m.messageId}"`));
   const outcomeEventsOf = (m: Message) => stack.eventBus.events.filter((e) => (e.event.detail as Partial<NotificationOutcome>).messageId === m.messageId);
-  const escalationsOf = (m: Message) => stack.escalation.escalations().filter((e) => e.message.includes(`Conversation: ${m.conversationId}\n`));
+  const escalationsOf = (m: Message) => stack.escalation.escalations().filter((e) => e.conversationId === m.conversationId && e.messageId === m.messageId);
 
   it('fails every execution with OutcomeNotSent and dead-letters the batch after delivering to every inbox; a --dlq replay then puts the outcome on the bus and escalates once', async () => {
     const team = supportDevices();

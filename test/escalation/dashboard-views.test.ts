@@ -48,9 +48,9 @@ describe('dashboard escalation views', () => {
     expect(outcomeViewOf(received)).not.toHaveProperty('counts');
   });
 
-  it('reads the conversation, the message and the summary line out of an escalation body', () => {
+  it('shows the conversation and message an escalation names, and the first line of its body as the summary', () => {
     const message = 'A customer has been waiting 6 min (not answered).\nNobody has answered.\n\nTenant:       acme\nConversation: c-1\nMessage:      m-1\n';
-    expect(escalationViewOf({ snsMessageId: 's-1', reason: 'unanswered', tenantId: 'acme', message })).toEqual({
+    expect(escalationViewOf({ snsMessageId: 's-1', reason: 'unanswered', tenantId: 'acme', conversationId: 'c-1', messageId: 'm-1', message })).toEqual({
       snsMessageId: 's-1',
       reason: 'unanswered',
       tenantId: 'acme',

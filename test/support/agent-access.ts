@@ -4,7 +4,6 @@ import { SignJWT, exportJWK, generateKeyPair, type JWTPayload, type KeyLike } fr
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEVICE_REGISTRY_TABLE } from '../../contracts/tables';
 import { toPositional } from '../../local/emulators/data-api/named-params';
 import type { PgliteHandle } from './pglite';
 
@@ -119,16 +118,5 @@ export const startDynaliteTables = async (tables: CreateTableCommandInput[]): Pr
   };
 };
 
-export const presenceTableInput = (tableName: string): CreateTableCommandInput => ({
-  TableName: tableName,
-  BillingMode: 'PAY_PER_REQUEST',
-  AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
-  KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
-});
-
-export const deviceRegistryTableInput = (tableName: string): CreateTableCommandInput => ({
-  TableName: tableName,
-  BillingMode: 'PAY_PER_REQUEST',
-  AttributeDefinitions: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, AttributeType: 'S' }],
-  KeySchema: [{ AttributeName: DEVICE_REGISTRY_TABLE.partitionKey, KeyType: 'HASH' }],
-});
+// The local runtime's definitions, so the tests' tables have the stack's keys.
+export { deviceRegistryTableInput, presenceTableInput } from '../../local/emulators/dynamodb';

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { TASK_ENV } from './task-env';
 import { registryPut } from '../../tasks/shared/device-registry';
-import { deviceRegistryTableInput } from './agent-access';
+import { deviceRegistryTableInput, presenceTableInput } from '../../local/emulators/dynamodb';
 
 // dynalite ships no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,14 +31,7 @@ export const startPresenceTable = async (
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
-  await client.send(
-    new CreateTableCommand({
-      TableName: tableName,
-      AttributeDefinitions: [{ AttributeName: 'clientId', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'clientId', KeyType: 'HASH' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await client.send(new CreateTableCommand(presenceTableInput(tableName)));
   if (registryTableName !== null) {
     await client.send(new CreateTableCommand(deviceRegistryTableInput(registryTableName)));
   }

@@ -79,6 +79,25 @@ describe('local pipe', () => {
     expect(pipe.stats).toMatchObject({ received: 4, filteredOut: 0, delivered: 3, deadLettered: 1 });
   });
 
+  it("names the records' shard in the dead-letter message when told the stream's shard id", async () => {
+    const dead: PipeDeadLetter[] = [];
+    const pipe = new LocalPipe({
+      filter: () => true,
+      target: async () => {
+        throw failWith('ExecutionFailed');
+      },
+      deadLetter: async (d) => {
+        dead.push(d);
+      },
+      shardIdOf: (streamArn) => (streamArn === record(1).eventSourceARN ? 'shardId-00000001790000000000-0123abcd' : undefined),
+      maximumRetryAttempts: 0,
+      bisectOnError: false,
+    });
+    pipe.push(record(1));
+    await pipe.drain();
+    expect(dead.map((d) => d.DDBStreamBatchInfo.shardId)).toEqual(['shardId-00000001790000000000-0123abcd']);
+  });
+
   it('waits for the batching window before sending a partial batch', async () => {
     const batches: number[] = [];
     const pipe = new LocalPipe({
